@@ -1,0 +1,22 @@
+"""A pure-NumPy trainer for the networks of "Deep Learning from Scratch", chapters 4 to 7.
+
+It knows nothing of the search: `train(config, split, on_epoch)` is the whole contract.
+"""
+
+from trainer.config import ConfigError, EpochResult, History, TrainConfig
+from trainer.data import DATASETS, Dataset, DatasetError, Split, load_dataset, split
+from trainer.loop import train
+
+__all__ = [
+    "DATASETS",
+    "ConfigError",
+    "Dataset",
+    "DatasetError",
+    "EpochResult",
+    "History",
+    "Split",
+    "TrainConfig",
+    "load_dataset",
+    "split",
+    "train",
+]

@@ -1,0 +1,134 @@
+"""The book's update rules (6.1), each `update(params, grads)` in place.
+
+`params` and `grads` are parallel lists of arrays; an optimizer keeps its state per position,
+so it must always be given the same parameters in the same order.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+Arrays = list[np.ndarray]
+EPS = 1e-7
+
+
+class Optimizer:
+    def __init__(self, lr: float) -> None:
+        self.lr = lr
+        self.state: list[list[np.ndarray]] = []
+
+    def _slots(self, params: Arrays, count: int) -> list[list[np.ndarray]]:
+        if not self.state:
+            self.state = [[np.zeros_like(p) for _ in range(count)] for p in params]
+        return self.state
+
+    def update(self, params: Arrays, grads: Arrays) -> None:
+        raise NotImplementedError
+
+
+class SGD(Optimizer):
+    """W ← W - lr·g."""
+
+    def update(self, params: Arrays, grads: Arrays) -> None:
+        for p, g in zip(params, grads, strict=True):
+            p -= self.lr * g
+
+
+class Momentum(Optimizer):
+    """v ← m·v - lr·g; W ← W + v."""
+
+    def __init__(self, lr: float, momentum: float = 0.9) -> None:
+        super().__init__(lr)
+        self.momentum = momentum
+
+    def update(self, params: Arrays, grads: Arrays) -> None:
+        for p, g, (v,) in zip(params, grads, self._slots(params, 1), strict=True):
+            v *= self.momentum
+            v -= self.lr * g
+            p += v
+
+
+class Nesterov(Momentum):
+    """Nesterov's accelerated gradient in the book's form (Sutskever et al. 2013).
+
+    v ← m·v - lr·g;  W ← W + m·m·v - (1 + m)·lr·g  (v already updated).
+    """
+
+    def update(self, params: Arrays, grads: Arrays) -> None:
+        m = self.momentum
+        for p, g, (v,) in zip(params, grads, self._slots(params, 1), strict=True):
+            v *= m
+            v -= self.lr * g
+            p += m * m * v
+            p -= (1 + m) * self.lr * g
+
+
+class AdaGrad(Optimizer):
+    """h ← h + g²; W ← W - lr·g / (√h + ε)."""
+
+    def update(self, params: Arrays, grads: Arrays) -> None:
+        for p, g, (h,) in zip(params, grads, self._slots(params, 1), strict=True):
+            h += g * g
+            p -= self.lr * g / (np.sqrt(h) + EPS)
+
+
+class RMSprop(Optimizer):
+    """h ← ρ·h + (1 - ρ)·g²; W ← W - lr·g / (√h + ε)."""
+
+    def __init__(self, lr: float, decay_rate: float = 0.99) -> None:
+        super().__init__(lr)
+        self.decay_rate = decay_rate
+
+    def update(self, params: Arrays, grads: Arrays) -> None:
+        for p, g, (h,) in zip(params, grads, self._slots(params, 1), strict=True):
+            h *= self.decay_rate
+            h += (1 - self.decay_rate) * g * g
+            p -= self.lr * g / (np.sqrt(h) + EPS)
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba 2014) with bias correction folded into the step size, as in the book.
+
+    m ← m + (1-β1)(g - m); v ← v + (1-β2)(g² - v);
+    W ← W - lr·√(1-β2ᵗ)/(1-β1ᵗ) · m / (√v + ε).
+    """
+
+    def __init__(self, lr: float, beta1: float = 0.9, beta2: float = 0.999) -> None:
+        super().__init__(lr)
+        self.beta1, self.beta2 = beta1, beta2
+        self.iteration = 0
+
+    def update(self, params: Arrays, grads: Arrays) -> None:
+        self.iteration += 1
+        t = self.iteration
+        # A Python float keeps float32 arrays in float32 (NumPy 2 promotes np.float64 scalars).
+        lr_t = float(self.lr * np.sqrt(1.0 - self.beta2**t) / (1.0 - self.beta1**t))
+        for p, g, (m, v) in zip(params, grads, self._slots(params, 2), strict=True):
+            m += (1 - self.beta1) * (g - m)
+            v += (1 - self.beta2) * (g * g - v)
+            p -= lr_t * m / (np.sqrt(v) + EPS)
+
+
+def make_optimizer(
+    name: str,
+    *,
+    lr: float,
+    momentum: float = 0.9,
+    rmsprop_decay: float = 0.99,
+    beta1: float = 0.9,
+    beta2: float = 0.999,
+) -> Optimizer:
+    """The optimizer called `name` with its settings."""
+    if name == "sgd":
+        return SGD(lr)
+    if name == "momentum":
+        return Momentum(lr, momentum)
+    if name == "nesterov":
+        return Nesterov(lr, momentum)
+    if name == "adagrad":
+        return AdaGrad(lr)
+    if name == "rmsprop":
+        return RMSprop(lr, rmsprop_decay)
+    if name == "adam":
+        return Adam(lr, beta1, beta2)
+    raise ValueError(f"unknown optimizer {name!r}")
