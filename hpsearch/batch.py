@@ -1,0 +1,121 @@
+"""Running several study files in turn, unattended: deadlines, stop requests, exit codes.
+
+Exit codes (documented in the README, tested):
+    0    every study complete (or nothing left to do)
+    1    an error (storage, data, a study that differs from its file ...)
+    2    a usage error (bad option, invalid study file)
+    75   a study is held by another live coordinator: try again later (EX_TEMPFAIL)
+    124  stopped by --timeout; the studies are consistent and resumable
+    130  interrupted by SIGINT (Ctrl-C); 143 by SIGTERM
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from hpsearch.errors import HpsearchError, UsageError
+from hpsearch.runner import Observer, RunSummary, run_study
+from hpsearch.study_file import StudySpec, load_study_file
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_HELD = 0, 1, 2, 75
+EXIT_TIMEOUT, EXIT_SIGINT, EXIT_SIGTERM = 124, 130, 143
+# When studies end differently, the batch's exit code is the most urgent of theirs.
+URGENCY = (EXIT_SIGINT, EXIT_SIGTERM, EXIT_TIMEOUT, EXIT_ERROR, EXIT_USAGE, EXIT_HELD, EXIT_OK)
+
+
+class Stop:
+    """A stop request with the exit code it implies (the first request wins)."""
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self.exit_code: int | None = None
+
+    def request(self, exit_code: int) -> None:
+        if not self.event.is_set():
+            self.exit_code = exit_code
+            self.event.set()
+
+
+@dataclass
+class StudyResult:
+    path: Path
+    exit_code: int
+    summary: RunSummary | None = None
+    error: str | None = None
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in '90', '90s', '15m', '2h', '1h30m' or '1d'; UsageError otherwise."""
+    units = {"d": 86400, "h": 3600, "m": 60, "s": 1, "": 1}
+    parts = re.fullmatch(r"\s*((?:\d+(?:\.\d+)?[dhms]?\s*)+)", text or "")
+    if parts is None:
+        raise UsageError(f"--timeout {text!r} is not a duration; write e.g. 90s, 15m, 2h, 1h30m")
+    seconds = sum(float(number) * units[unit]
+                  for number, unit in re.findall(r"(\d+(?:\.\d+)?)([dhms]?)", text))
+    if seconds <= 0:
+        raise UsageError(f"--timeout {text!r} must be longer than zero")
+    return seconds
+
+
+def collect_study_files(paths: list[Path]) -> list[Path]:
+    """The study files named, folders expanded to their *.toml files in name order."""
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found = sorted(path.glob("*.toml"))
+            if not found:
+                raise UsageError(f"{path} holds no .toml study files")
+            files += found
+        elif path.exists():
+            files.append(path)
+        else:
+            raise UsageError(f"{path}: no such study file or folder")
+    return files
+
+
+def run_batch(paths: list[Path], url: str, *, jobs: int, stop: Stop,
+              observer: Observer, wait: bool = False,
+              on_result: Callable[[StudyResult], None] = lambda result: None,
+              ) -> list[StudyResult]:
+    """Run each study file in turn; a failing study does not stop the others, a stop does."""
+    results = []
+    for path in collect_study_files(paths):
+        if stop.event.is_set():  # not started: the stop is this study's outcome
+            result = StudyResult(path, stop.exit_code or EXIT_ERROR, error=f"{path}: not run, "
+                                 "stopped before its turn")
+        else:
+            result = _run_one(path, url, jobs=jobs, stop=stop, observer=observer, wait=wait)
+        results.append(result)
+        on_result(result)
+    return results
+
+
+def _run_one(path: Path, url: str, *, jobs: int, stop: Stop, observer: Observer,
+             wait: bool) -> StudyResult:
+    try:
+        spec: StudySpec = load_study_file(path)
+        summary = run_study(spec, url, jobs=jobs, observer=observer, stop=stop.event, wait=wait)
+    except HpsearchError as error:
+        return StudyResult(path, error.exit_code, error=str(error))
+    if not summary.complete:
+        return StudyResult(path, stop.exit_code or EXIT_ERROR, summary=summary,
+                           error=progress_note(summary))
+    return StudyResult(path, EXIT_OK, summary=summary)
+
+
+def progress_note(summary: RunSummary) -> str:
+    """'study 'book' stopped at 57 of 100 trials, round 3 of 4; run again to continue'."""
+    rounds_done = sum(r.done for r in summary.rounds)
+    return (f"study {summary.study_name!r} stopped at {summary.finished} of {summary.planned} "
+            f"trials, {rounds_done} of {summary.spec.rounds} rounds done; the same command "
+            "continues it")
+
+
+def batch_exit_code(results: list[StudyResult]) -> int:
+    """The most urgent of the studies' exit codes (a stop that cut nothing does not count)."""
+    codes = {r.exit_code for r in results}
+    return next((code for code in URGENCY if code in codes), EXIT_OK)

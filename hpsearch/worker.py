@@ -1,0 +1,218 @@
+"""Workers: pop a waiting trial, train it, store it; repeat until the study is complete.
+
+Optuna's storage is the only thing workers share: `set_trial_state_values(WAITING -> RUNNING)`
+is atomic, so any number of workers on any number of machines split a round without
+duplicates. A running trial carries a heartbeat and its worker's host and pid, so a dead
+worker's trial is recognised (see `fail_abandoned`) and queued again by the coordinator.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import os
+import signal
+import socket
+import sys
+import threading
+from collections.abc import Iterator
+from datetime import datetime
+from multiprocessing.process import BaseProcess
+
+import optuna
+from optuna.storages import RDBStorage
+from optuna.trial import FrozenTrial, TrialState
+from threadpoolctl import threadpool_limits
+
+from hpsearch.coordination import pid_alive
+from hpsearch.errors import HpsearchError, StudyNotFoundError
+from hpsearch.objective import WORKER_KEY, load_split, run_trial
+from hpsearch.records import COMPLETE_KEY, SPEC_KEY, RoundRecord, read_rounds, read_spec
+from hpsearch.storage import open_storage, with_retries
+
+HEARTBEAT_INTERVAL_S = 2
+GRACE_PERIOD_S = 10
+POLL_S = 0.1
+
+
+def open_worker_storage(url: str) -> RDBStorage:
+    return open_storage(url, write=True, heartbeat_interval=HEARTBEAT_INTERVAL_S,
+                        grace_period=GRACE_PERIOD_S)
+
+
+def load_study(storage: RDBStorage, name: str) -> optuna.Study:
+    try:
+        return optuna.load_study(study_name=name, storage=storage,
+                                 sampler=optuna.samplers.RandomSampler())
+    except KeyError:
+        names = sorted(s.study_name for s in storage.get_all_studies())
+        raise StudyNotFoundError(f"no study named {name!r}; the storage holds: "
+                                 f"{', '.join(names) or 'no studies'}") from None
+
+
+def pop_waiting_trial(storage: RDBStorage, study_id: int) -> FrozenTrial | None:
+    """Claim the oldest waiting trial (WAITING -> RUNNING, atomic); None if there is none."""
+    waiting = storage.get_all_trials(study_id, deepcopy=False, states=(TrialState.WAITING,))
+    for trial in sorted(waiting, key=lambda t: t.number):
+        with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError):
+            if storage.set_trial_state_values(trial._trial_id, TrialState.RUNNING):
+                return trial
+    return None
+
+
+@contextlib.contextmanager
+def heartbeat(storage: RDBStorage, trial_id: int) -> Iterator[None]:
+    """Record the trial's heartbeat now and every HEARTBEAT_INTERVAL_S until the block ends."""
+    done = threading.Event()
+
+    def beat() -> None:
+        while not done.wait(HEARTBEAT_INTERVAL_S):
+            with contextlib.suppress(Exception):  # a missed beat is retried next interval
+                storage.record_heartbeat(trial_id)
+
+    storage.record_heartbeat(trial_id)
+    thread = threading.Thread(target=beat, name=f"heartbeat-{trial_id}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()
+
+
+def wait_for_study(storage: RDBStorage, study_name: str, stop: threading.Event,
+                   wait: bool) -> optuna.Study | None:
+    """The study, once it exists (a worker may start before its coordinator)."""
+    while True:
+        try:
+            study = load_study(storage, study_name)
+            if SPEC_KEY in study.user_attrs:
+                return study
+        except StudyNotFoundError:
+            if not wait:
+                raise
+        if stop.wait(1.0):
+            return None
+
+
+def run_worker(url: str, study_name: str, stop: threading.Event,
+               max_trials: int | None = None, wait: bool = True) -> int:
+    """Run trials of `study_name` until it is complete, `stop` is set or `max_trials` ran.
+
+    Returns the number of trials this worker finished. One BLAS thread: parallelism comes
+    from running several workers, which is several times faster at these matrix sizes.
+    """
+    storage = open_worker_storage(url)
+    try:
+        return _work(storage, study_name, stop, max_trials, wait)
+    finally:
+        storage.engine.dispose()
+
+
+def _work(storage: RDBStorage, study_name: str, stop: threading.Event,
+          max_trials: int | None, wait: bool) -> int:
+    study = wait_for_study(storage, study_name, stop, wait)
+    if study is None:
+        return 0
+    study_id = storage.get_study_id_from_name(study_name)
+    spec = read_spec(study)
+    rounds: dict[int, RoundRecord] = {}
+    finished = 0
+    with threadpool_limits(limits=1):
+        load_split(spec)  # once per process, before the first trial is claimed
+        while not stop.is_set() and (max_trials is None or finished < max_trials):
+            trial = with_retries(lambda: pop_waiting_trial(storage, study_id), "claim a trial")
+            if trial is None:
+                attrs = with_retries(lambda: storage.get_study_user_attrs(study_id),
+                                     "read the study")
+                if attrs.get(COMPLETE_KEY):
+                    break
+                stop.wait(POLL_S)
+                continue
+            round_number = int(trial.user_attrs["round"])
+            if round_number not in rounds:
+                attrs = with_retries(lambda: storage.get_study_user_attrs(study_id),
+                                     "read the study")
+                rounds.update((r.number, r) for r in read_rounds(attrs))
+            with heartbeat(storage, trial._trial_id):
+                state = run_trial(storage, trial, spec, rounds[round_number], stop)
+            finished += state == TrialState.COMPLETE
+    return finished
+
+
+def fail_abandoned(study: optuna.Study, storage: RDBStorage) -> list[int]:
+    """Mark RUNNING trials whose worker is gone as failed ("abandoned"); returns their numbers.
+
+    A worker on this host is gone when its pid is; one elsewhere when its heartbeat is older
+    than the grace period (Optuna's stale-trial check). A trial claimed but never started
+    (its worker died in between) is gone after the grace period too.
+    """
+    running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    if not running:
+        return []
+    stale_ids = set(storage._get_stale_trial_ids(study._study_id))
+    host, now = socket.gethostname(), datetime.now()
+    numbers = []
+    for trial in running:
+        owner = trial.system_attrs.get(WORKER_KEY)
+        if owner and owner["host"] == host:
+            gone = not pid_alive(int(owner["pid"]))
+        elif owner is None and trial._trial_id not in stale_ids:
+            started = trial.datetime_start or now
+            gone = (now - started).total_seconds() > GRACE_PERIOD_S
+        else:
+            gone = trial._trial_id in stale_ids
+        if gone and _mark_abandoned(storage, trial._trial_id):
+            numbers.append(trial.number)
+    return numbers
+
+
+def _mark_abandoned(storage: RDBStorage, trial_id: int) -> bool:
+    try:
+        storage.set_trial_user_attr(trial_id, "fail_reason", "abandoned")
+        return storage.set_trial_state_values(trial_id, TrialState.FAIL)
+    except optuna.exceptions.UpdateFinishedTrialError:  # it finished after all
+        return False
+
+
+def _worker_process(url: str, study_name: str) -> None:
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    parent = os.getppid()
+
+    def orphaned() -> None:  # a coordinator killed with SIGKILL takes its workers along
+        while not stop.wait(1.0):
+            if os.getppid() != parent:
+                stop.set()
+
+    threading.Thread(target=orphaned, name="parent-watch", daemon=True).start()
+    try:
+        run_worker(url, study_name, stop)
+    except HpsearchError as error:
+        print(f"hpsearch worker: {error}", file=sys.stderr, flush=True)
+        sys.exit(error.exit_code)
+
+
+def spawn_workers(url: str, study_name: str, count: int) -> list[BaseProcess]:
+    """`count` worker processes (spawned: no inherited database connections)."""
+    context = multiprocessing.get_context("spawn")
+    workers: list[BaseProcess] = [
+        context.Process(target=_worker_process, args=(url, study_name), daemon=True,
+                        name=f"hpsearch-worker-{i}")
+        for i in range(count)
+    ]
+    for worker in workers:
+        worker.start()
+    return workers
+
+
+def stop_workers(workers: list[BaseProcess], timeout: float = 30.0) -> None:
+    """SIGTERM each worker (it stops at its next epoch, its trial left to run again), then wait."""
+    for worker in workers:
+        if worker.is_alive():
+            worker.terminate()
+    for worker in workers:
+        worker.join(timeout=timeout)
+        if worker.is_alive():
+            worker.kill()

@@ -1,0 +1,196 @@
+"""`make chaos`: kill `hpsearch run` at random moments, resume, and check nothing was lost.
+
+Each iteration starts a run of a small study (SQLite, every third one PostgreSQL when a server
+answers), waits a random time, then SIGKILLs the whole run, SIGKILLs one worker, or sends
+SIGINT/SIGTERM (expecting exit 130/143). It snapshots the finished trials, runs the same
+command to completion, and checks: exit 0; every trial finished before the kill still there
+with identical values; each place of each round finished exactly once; the totals planned;
+the values equal to a clean reference run. Prints `chaos: N runs, K losses`; exits 1 if K > 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import optuna
+import sqlalchemy
+from optuna.trial import TrialState
+
+HPSEARCH = [sys.executable, "-m", "hpsearch"]
+POSTGRES = os.environ.get("HPSEARCH_TEST_POSTGRES_URL",
+                          "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+STUDY = """name = "chaos"
+seed = 11
+[data]
+dataset = "mnist-5k"
+n_samples = 300
+[train]
+hidden_sizes = [20]
+epochs = 60
+[search]
+rounds = 2
+trials_per_round = 6
+min_top = 2
+[search.params.lr]
+low = 1e-3
+high = 0.3
+log = true
+[search.params.weight_decay]
+low = 1e-8
+high = 1e-4
+log = true
+"""
+PLANNED = 12
+
+
+def fingerprint(url: str) -> dict[tuple[int, int], tuple]:
+    """(round, index) -> (params, value, curve); raises if a place finished twice."""
+    try:
+        study = optuna.load_study(study_name="chaos", storage=url)
+    except KeyError:
+        return {}
+    result: dict[tuple[int, int], tuple] = {}
+    for trial in study.get_trials(states=(TrialState.COMPLETE,)):
+        key = (trial.user_attrs["round"], trial.user_attrs["index"])
+        if key in result:
+            raise AssertionError(f"place {key} finished twice")
+        curve = tuple(trial.intermediate_values[s] for s in sorted(trial.intermediate_values))
+        result[key] = (tuple(sorted(trial.params.items())), trial.value, curve)
+    return result
+
+
+def run(study: Path, url: str) -> subprocess.Popen:
+    return subprocess.Popen([*HPSEARCH, "run", str(study), "--storage", url, "--jobs", "2",
+                             "--quiet"], start_new_session=True, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def children(pid: int) -> list[int]:
+    try:
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    except OSError:
+        return []
+    return [int(p) for p in text.split()]
+
+
+def kill(process: subprocess.Popen, mode: str) -> int:
+    """Apply the fault; returns the exit code the run should end with, if it still ends."""
+    if mode == "kill-run":
+        os.killpg(process.pid, signal.SIGKILL)
+        return 128 + signal.SIGKILL
+    if mode == "kill-worker":
+        workers = [p for p in children(process.pid) if p != process.pid]
+        if workers:
+            os.kill(random.choice(workers), signal.SIGKILL)
+        return 0
+    if mode == "sigint":
+        os.killpg(process.pid, signal.SIGINT)
+        return 130
+    process.send_signal(signal.SIGTERM)
+    return 143
+
+
+def scratch_postgres() -> tuple[str, sqlalchemy.Engine] | None:
+    admin = sqlalchemy.create_engine(POSTGRES, isolation_level="AUTOCOMMIT",
+                                     connect_args={"connect_timeout": 3})
+    name = f"hpsearch_chaos_{uuid.uuid4().hex[:10]}"
+    try:
+        with admin.connect() as connection:
+            connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    except sqlalchemy.exc.OperationalError:
+        return None
+    url = sqlalchemy.engine.make_url(POSTGRES).set(database=name)
+    return url.render_as_string(hide_password=False), admin
+
+
+def drop_postgres(url: str, admin: sqlalchemy.Engine) -> None:
+    name = sqlalchemy.engine.make_url(url).database
+    with admin.connect() as connection:
+        connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.dispose()
+
+
+def iteration(number: int, study: Path, folder: Path, reference: dict,
+              duration: float) -> tuple[str, bool]:
+    postgres = scratch_postgres() if number % 3 == 2 else None
+    url = postgres[0] if postgres else f"sqlite:///{folder / f'chaos-{number}.db'}"
+    mode = random.choice(["kill-run", "kill-run", "kill-worker", "sigint", "sigterm"])
+    delay = random.uniform(0.2, duration)
+    process = run(study, url)
+    time.sleep(delay)
+    expected = kill(process, mode) if process.poll() is None else process.returncode
+    code = process.wait(timeout=300)
+    code = code if code >= 0 else 128 - code  # as a shell reports a death by signal
+    # (a signal that lands during start-up, before the handlers exist, kills the process)
+    if mode == "kill-run":
+        os.killpg(process.pid, signal.SIGKILL)  # its orphaned workers, if any
+    problems = []
+    if code not in (expected, 0):  # 0: the run finished before the fault took effect
+        problems.append(f"exit {code}, expected {expected}")
+    before: dict = {}
+    try:
+        before = fingerprint(url)
+        resumed = subprocess.run([*HPSEARCH, "run", str(study), "--storage", url, "--quiet"],
+                                 capture_output=True, text=True, timeout=600)
+        after = fingerprint(url)
+        if resumed.returncode != 0:
+            problems.append(f"resume exit {resumed.returncode}: {resumed.stderr.strip()}")
+        if {k: after.get(k) for k in before} != before:
+            problems.append("a trial finished before the kill changed or vanished")
+        if len(after) != PLANNED:
+            problems.append(f"{len(after)} finished trials, planned {PLANNED}")
+        if after != reference:
+            problems.append("values differ from the clean reference run")
+    except AssertionError as error:
+        problems.append(str(error))
+    finally:
+        if postgres:
+            drop_postgres(*postgres)
+    where = "postgresql" if postgres else "sqlite"
+    line = (f"{number:3d} {where:10s} {mode:11s} after {delay:5.2f}s: exit {code}, "
+            f"{len(before)} finished before -> {'; '.join(problems) or 'ok'}")
+    return line, not problems
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--iterations", type=int, default=20)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--max-minutes", type=float, default=30.0)
+    args = parser.parse_args(argv)
+    random.seed(args.seed)
+    with tempfile.TemporaryDirectory(prefix="hpsearch-chaos-") as name:
+        folder = Path(name)
+        study = folder / "chaos.toml"
+        study.write_text(STUDY)
+        started = time.monotonic()
+        clean = subprocess.run([*HPSEARCH, "run", str(study), "--storage",
+                                f"sqlite:///{folder / 'reference.db'}", "--jobs", "2",
+                                "--quiet"], check=True, timeout=600)
+        duration = time.monotonic() - started
+        reference = fingerprint(f"sqlite:///{folder / 'reference.db'}")
+        print(f"reference run: {clean.returncode}, {len(reference)} trials, {duration:.1f} s")
+        runs = losses = 0
+        deadline = time.monotonic() + args.max_minutes * 60
+        for number in range(args.iterations):
+            if time.monotonic() > deadline:
+                print("stopping: --max-minutes reached")
+                break
+            line, ok = iteration(number, study, folder, reference, duration)
+            runs, losses = runs + 1, losses + (not ok)
+            print(line, flush=True)
+    print(f"chaos: {runs} runs, {losses} losses")
+    return 1 if losses else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
