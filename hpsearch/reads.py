@@ -1,0 +1,256 @@
+"""Bulk, read-only SQL over Optuna's own tables (through its SQLAlchemy models).
+
+`Study.get_trials` builds an ORM object per row: ~8 s for 10,000 trials of 10 epochs. Here a
+study's trials come back from five SELECTs in one transaction in ~1 s, still as `FrozenTrial`s
+(so `records` and `render` work on them unchanged), and the overview of every study in a
+storage from a few aggregate queries that load no trial at all. Nothing here writes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Collection, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from optuna.distributions import BaseDistribution, json_to_distribution
+from optuna.storages import RDBStorage
+from optuna.storages._rdb import models
+from optuna.trial import FrozenTrial, TrialState
+
+from hpsearch.records import FINISHED
+
+STATE_NAMES = {
+    TrialState.COMPLETE: "complete",
+    TrialState.PRUNED: "pruned",
+    TrialState.FAIL: "failed",
+    TrialState.RUNNING: "running",
+    TrialState.WAITING: "waiting",
+}
+CURVE_KEYS = ("train_accuracy", "train_loss", "val_loss")
+
+_trials = models.TrialModel.__table__
+_values = models.TrialValueModel.__table__
+_params = models.TrialParamModel.__table__
+_user_attrs = models.TrialUserAttributeModel.__table__
+_intermediate = models.TrialIntermediateValueModel.__table__
+_heartbeats = models.TrialHeartbeatModel.__table__
+
+
+def read_trials(
+    storage: RDBStorage,
+    study_id: int,
+    *,
+    curves: bool = False,
+    attrs: Collection[str] | None = None,
+    states: Iterable[TrialState] | None = None,
+) -> list[FrozenTrial]:
+    """The study's trials in number order, read in five queries in one transaction.
+
+    Without `curves`, the per-epoch lists are left out (`intermediate_values` is empty and
+    `train_accuracy` holds only its last element), which halves the rows read. `attrs` names
+    the user attributes to read (default: all).
+    """
+    where = [_trials.c.study_id == study_id]
+    if states is not None:
+        where.append(_trials.c.state.in_(list(states)))
+    ids = sa.select(_trials.c.trial_id).where(*where).scalar_subquery()
+    columns = [_trials.c.trial_id, _trials.c.number, _trials.c.state]
+    columns += [_trials.c.datetime_start, _trials.c.datetime_complete]
+    with snapshot(storage) as connection:
+        query = sa.select(*columns).where(*where).order_by(_trials.c.number)
+        rows = connection.execute(query).all()
+        values = _read_values(connection, ids)
+        params = _read_params(connection, ids)
+        user_attrs = _read_user_attrs(connection, ids, curves, attrs)
+        curves_by_id = _read_intermediate(connection, ids) if curves else {}
+    trials = []
+    for trial_id, number, state, start, end in rows:
+        trial = FrozenTrial(number, state, values.get(trial_id), start, end, *params[trial_id],
+                            user_attrs=user_attrs[trial_id], system_attrs={},
+                            intermediate_values=curves_by_id.get(trial_id, {}),
+                            trial_id=trial_id)  # fmt: skip
+        trials.append(trial)
+    return trials
+
+
+@contextmanager
+def snapshot(storage: RDBStorage) -> Iterator[sa.Connection]:
+    """A connection whose queries all see one state of the database, rolled back after.
+
+    SQLite: the storage's engine opens a (deferred, read) transaction. PostgreSQL: REPEATABLE
+    READ, so that a trial finishing between two SELECTs is seen by both or by neither.
+    """
+    with storage.engine.connect() as connection:
+        if connection.dialect.name == "postgresql":
+            connection = connection.execution_options(isolation_level="REPEATABLE READ")
+        yield connection
+
+
+def _read_values(connection: sa.Connection, ids: Any) -> dict[int, float]:
+    rows = connection.execute(
+        sa.select(_values.c.trial_id, _values.c.value, _values.c.value_type).where(
+            _values.c.trial_id.in_(ids), _values.c.objective == 0
+        )
+    )
+    convert = models.TrialValueModel.stored_repr_to_value
+    return {trial_id: convert(value, kind) for trial_id, value, kind in rows}
+
+
+def _read_params(
+    connection: sa.Connection,
+    ids: Any,
+) -> defaultdict[int, tuple[dict[str, Any], dict[str, BaseDistribution]]]:
+    rows = connection.execute(
+        sa.select(
+            _params.c.trial_id,
+            _params.c.param_name,
+            _params.c.param_value,
+            _params.c.distribution_json,
+        )
+        .where(_params.c.trial_id.in_(ids))
+        .order_by(_params.c.param_id)
+    )
+    result: defaultdict[int, tuple[dict[str, Any], dict[str, BaseDistribution]]] = defaultdict(
+        lambda: ({}, {})
+    )
+    known: dict[str, BaseDistribution] = {}  # a round's trials share a few distributions
+    for trial_id, name, value, text in rows:
+        dist = known.get(text) or known.setdefault(text, json_to_distribution(text))
+        result[trial_id][0][name] = dist.to_external_repr(value)
+        result[trial_id][1][name] = dist
+    return result
+
+
+def _read_user_attrs(
+    connection: sa.Connection, ids: Any, curves: bool, keys: Collection[str] | None
+) -> defaultdict[int, dict[str, Any]]:
+    columns = (_user_attrs.c.trial_id, _user_attrs.c.key, _user_attrs.c.value_json)
+    query = sa.select(*columns).where(_user_attrs.c.trial_id.in_(ids))
+    if keys is not None:
+        query = query.where(_user_attrs.c.key.in_(list(keys)))
+    elif not curves:
+        query = query.where(_user_attrs.c.key.not_in(CURVE_KEYS[1:]))
+    result: defaultdict[int, dict[str, Any]] = defaultdict(dict)
+    for trial_id, key, text in connection.execute(query):
+        value = json.loads(text)
+        if key == "train_accuracy" and not curves and isinstance(value, list):
+            value = value[-1:]
+        result[trial_id][key] = value
+    return result
+
+
+def _read_intermediate(connection: sa.Connection, ids: Any) -> dict[int, dict[int, float]]:
+    rows = connection.execute(
+        sa.select(
+            _intermediate.c.trial_id,
+            _intermediate.c.step,
+            _intermediate.c.intermediate_value,
+            _intermediate.c.intermediate_value_type,
+        )
+        .where(_intermediate.c.trial_id.in_(ids))
+        .order_by(_intermediate.c.step)
+    )
+    convert = models.TrialIntermediateValueModel.stored_repr_to_intermediate_value
+    result: defaultdict[int, dict[int, float]] = defaultdict(dict)
+    for trial_id, step, value, kind in rows:
+        result[trial_id][step] = convert(value, kind)
+    return result
+
+
+# --- aggregates over every study ------------------------------------------------------------
+
+
+@dataclass
+class Aggregates:
+    """Per study id: trials by state name (diverged apart), best score, first and last times,
+    and the age in seconds of the freshest heartbeat of a RUNNING trial."""
+
+    counts: defaultdict[int, dict[str, int]]
+    best: dict[int, float]
+    times: dict[int, tuple[datetime | None, datetime | None]]
+    heartbeat_age: dict[int, float]
+
+
+def aggregates(storage: RDBStorage) -> Aggregates:
+    with snapshot(storage) as connection:
+        return Aggregates(
+            _state_counts(connection),
+            _best_values(connection),
+            _times(connection),
+            _heartbeat_ages(connection),
+        )
+
+
+def _diverged_ids() -> sa.Select:
+    return sa.select(_user_attrs.c.trial_id).where(
+        _user_attrs.c.key == "diverged", _user_attrs.c.value_json == "true"
+    )
+
+
+def _state_counts(connection: sa.Connection) -> defaultdict[int, dict[str, int]]:
+    result: defaultdict[int, dict[str, int]] = defaultdict(dict)
+    diverged = _trials.c.trial_id.in_(_diverged_ids()) & _trials.c.state.in_(FINISHED)
+    rows = connection.execute(
+        sa.select(
+            _trials.c.study_id, _trials.c.state, diverged.label("diverged"), sa.func.count()
+        ).group_by(_trials.c.study_id, _trials.c.state, "diverged")
+    )
+    for study_id, state, is_div, count in rows:
+        name = "diverged" if is_div else STATE_NAMES[state]
+        result[study_id][name] = result[study_id].get(name, 0) + count
+    return result
+
+
+def _best_values(connection: sa.Connection) -> dict[int, float]:
+    rows = connection.execute(
+        sa.select(_trials.c.study_id, sa.func.max(_values.c.value))
+        .join(_values, _values.c.trial_id == _trials.c.trial_id)
+        .where(
+            _trials.c.state.in_(FINISHED),
+            _values.c.objective == 0,
+            _values.c.value_type == models.TrialValueModel.TrialValueType.FINITE,
+            _trials.c.trial_id.not_in(_diverged_ids()),
+        )
+        .group_by(_trials.c.study_id)
+    )
+    return {study_id: value for study_id, value in rows if value is not None}
+
+
+def _times(connection: sa.Connection) -> dict[int, tuple[datetime | None, datetime | None]]:
+    rows = connection.execute(
+        sa.select(
+            _trials.c.study_id,
+            sa.func.min(_trials.c.datetime_start),
+            sa.func.max(_trials.c.datetime_start),
+            sa.func.max(_trials.c.datetime_complete),
+        ).group_by(_trials.c.study_id)
+    )
+    return {
+        sid: (first, max((t for t in (last_start, last_end) if t), default=None))
+        for sid, first, last_start, last_end in rows
+    }
+
+
+def _heartbeat_ages(connection: sa.Connection) -> dict[int, float]:
+    """Seconds since the freshest heartbeat of a RUNNING trial, by the database's own clock
+    (Optuna writes heartbeats with the database's `now()`, as its stale-trial check reads)."""
+    now = connection.execute(sa.select(sa.func.now())).scalar()
+    rows = connection.execute(
+        sa.select(_trials.c.study_id, sa.func.max(_heartbeats.c.heartbeat))
+        .join(_heartbeats, _heartbeats.c.trial_id == _trials.c.trial_id)
+        .where(_trials.c.state == TrialState.RUNNING)
+        .group_by(_trials.c.study_id)
+    )
+    if now is None:
+        return {}
+    now = now.replace(tzinfo=None)
+    return {
+        sid: (now - beat.replace(tzinfo=None)).total_seconds()
+        for sid, beat in rows
+        if beat is not None
+    }
