@@ -19,11 +19,10 @@ install: $(STAMP)
 run: $(STAMP)  ## run the book's study on the built-in mnist-5k dataset
 	$(BIN)/hpsearch run studies/book.toml
 
-test: $(STAMP)  ## lint, then the whole test suite
-	$(BIN)/ruff check trainer hpsearch tests
+test: lint  ## lint, then the whole test suite
 	$(BIN)/python -m pytest
 
-lint: $(STAMP)
+lint: $(STAMP)  ## ruff (lint and format) and mypy
 	$(BIN)/ruff check trainer hpsearch tests
 	$(BIN)/ruff format --check trainer hpsearch tests
 	$(BIN)/mypy

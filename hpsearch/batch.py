@@ -54,8 +54,10 @@ def parse_duration(text: str) -> float:
     parts = re.fullmatch(r"\s*((?:\d+(?:\.\d+)?[dhms]?\s*)+)", text or "")
     if parts is None:
         raise UsageError(f"--timeout {text!r} is not a duration; write e.g. 90s, 15m, 2h, 1h30m")
-    seconds = sum(float(number) * units[unit]
-                  for number, unit in re.findall(r"(\d+(?:\.\d+)?)([dhms]?)", text))
+    seconds = sum(
+        float(number) * units[unit]
+        for number, unit in re.findall(r"(\d+(?:\.\d+)?)([dhms]?)", text)
+    )
     if seconds <= 0:
         raise UsageError(f"--timeout {text!r} must be longer than zero")
     return seconds
@@ -77,16 +79,25 @@ def collect_study_files(paths: list[Path]) -> list[Path]:
     return files
 
 
-def run_batch(paths: list[Path], url: str, *, jobs: int, stop: Stop,
-              observer: Observer, wait: bool = False,
-              on_result: Callable[[StudyResult], None] = lambda result: None,
-              ) -> list[StudyResult]:
+def run_batch(
+    paths: list[Path],
+    url: str,
+    *,
+    jobs: int,
+    stop: Stop,
+    observer: Observer,
+    wait: bool = False,
+    on_result: Callable[[StudyResult], None] = lambda result: None,
+) -> list[StudyResult]:
     """Run each study file in turn; a failing study does not stop the others, a stop does."""
     results = []
     for path in collect_study_files(paths):
         if stop.event.is_set():  # not started: the stop is this study's outcome
-            result = StudyResult(path, stop.exit_code or EXIT_ERROR, error=f"{path}: not run, "
-                                 "stopped before its turn")
+            result = StudyResult(
+                path,
+                stop.exit_code or EXIT_ERROR,
+                error=f"{path}: not run, stopped before its turn",
+            )
         else:
             result = _run_one(path, url, jobs=jobs, stop=stop, observer=observer, wait=wait)
         results.append(result)
@@ -94,25 +105,29 @@ def run_batch(paths: list[Path], url: str, *, jobs: int, stop: Stop,
     return results
 
 
-def _run_one(path: Path, url: str, *, jobs: int, stop: Stop, observer: Observer,
-             wait: bool) -> StudyResult:
+def _run_one(
+    path: Path, url: str, *, jobs: int, stop: Stop, observer: Observer, wait: bool
+) -> StudyResult:
     try:
         spec: StudySpec = load_study_file(path)
         summary = run_study(spec, url, jobs=jobs, observer=observer, stop=stop.event, wait=wait)
     except HpsearchError as error:
         return StudyResult(path, error.exit_code, error=str(error))
     if not summary.complete:
-        return StudyResult(path, stop.exit_code or EXIT_ERROR, summary=summary,
-                           error=progress_note(summary))
+        return StudyResult(
+            path, stop.exit_code or EXIT_ERROR, summary=summary, error=progress_note(summary)
+        )
     return StudyResult(path, EXIT_OK, summary=summary)
 
 
 def progress_note(summary: RunSummary) -> str:
     """'study 'book' stopped at 57 of 100 trials, round 3 of 4; run again to continue'."""
     rounds_done = sum(r.done for r in summary.rounds)
-    return (f"study {summary.study_name!r} stopped at {summary.finished} of {summary.planned} "
-            f"trials, {rounds_done} of {summary.spec.rounds} rounds done; the same command "
-            "continues it")
+    return (
+        f"study {summary.study_name!r} stopped at {summary.finished} of {summary.planned} "
+        f"trials, {rounds_done} of {summary.spec.rounds} rounds done; the same command "
+        "continues it"
+    )
 
 
 def batch_exit_code(results: list[StudyResult]) -> int:

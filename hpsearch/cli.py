@@ -23,6 +23,7 @@ from rich.console import Console
 
 from hpsearch.batch import EXIT_SIGINT, EXIT_SIGTERM, EXIT_TIMEOUT, Stop, StudyResult
 from hpsearch.errors import HpsearchError
+from hpsearch.signals import on_signals
 
 app = typer.Typer(
     name="hpsearch",
@@ -38,9 +39,14 @@ T = TypeVar("T")
 
 StorageOption = Annotated[
     str | None,
-    typer.Option("--storage", "-s", envvar="HPSEARCH_STORAGE",
-                 help="Storage URL (sqlite:///file.db, postgresql://...) or a SQLite file path. "
-                      "Default: ./hpsearch.db.", show_default=False),
+    typer.Option(
+        "--storage",
+        "-s",
+        envvar="HPSEARCH_STORAGE",
+        help="Storage URL (sqlite:///file.db, postgresql://...) or a SQLite file path. "
+        "Default: ./hpsearch.db.",
+        show_default=False,
+    ),
 ]
 
 
@@ -65,16 +71,10 @@ def guarded(action: Callable[[], T]) -> T:
 @contextmanager
 def stop_on_signals(stop: Stop) -> Iterator[None]:
     """SIGINT and SIGTERM request a stop (exit 130 / 143) instead of killing the process."""
-
-    def handler(signum: int, _: Any) -> None:
-        stop.request(EXIT_SIGTERM if signum == signal.SIGTERM else EXIT_SIGINT)
-
-    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
+    with on_signals(
+        lambda signum: stop.request(EXIT_SIGTERM if signum == signal.SIGTERM else EXIT_SIGINT)
+    ):
         yield
-    finally:
-        for signum, old in previous.items():
-            signal.signal(signum, old)
 
 
 @contextmanager
@@ -92,24 +92,48 @@ def deadline(stop: Stop, seconds: float | None) -> Iterator[None]:
 
 @app.command()
 def run(
-    study_files: Annotated[list[Path], typer.Argument(
-        help="Study files (TOML) or folders of them, run in turn.", show_default=False)],
+    study_files: Annotated[
+        list[Path],
+        typer.Argument(
+            help="Study files (TOML) or folders of them, run in turn.", show_default=False
+        ),
+    ],
     storage: StorageOption = None,
-    jobs: Annotated[int | None, typer.Option(
-        "--jobs", "-j", min=0, help="Local worker processes (default: one per core; 0: none, "
-        "for `hpsearch worker` elsewhere).", show_default=False)] = None,
-    json_output: Annotated[bool, typer.Option(
-        "--json", help="Print one JSON summary line per study on stdout.")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print errors only.")] = False,
-    timeout: Annotated[str | None, typer.Option(
-        help="Stop at this deadline (90s, 15m, 2h), even mid-trial; exit 124.",
-        show_default=False)] = None,
-    wait: Annotated[bool, typer.Option(
-        "--wait", help="If another run holds a study, wait for it instead of exiting 75.")
+    jobs: Annotated[
+        int | None,
+        typer.Option(
+            "--jobs",
+            "-j",
+            min=0,
+            help="Local worker processes (default: one per core; 0: none, "
+            "for `hpsearch worker` elsewhere).",
+            show_default=False,
+        ),
+    ] = None,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print one JSON summary line per study on stdout.")
     ] = False,
-    report: Annotated[Path | None, typer.Option(
-        help="Write each study's report (plots, summary.md, summary.json) into this folder.",
-        show_default=False)] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print errors only.")] = False,
+    timeout: Annotated[
+        str | None,
+        typer.Option(
+            help="Stop at this deadline (90s, 15m, 2h), even mid-trial; exit 124.",
+            show_default=False,
+        ),
+    ] = None,
+    wait: Annotated[
+        bool,
+        typer.Option(
+            "--wait", help="If another run holds a study, wait for it instead of exiting 75."
+        ),
+    ] = False,
+    report: Annotated[
+        Path | None,
+        typer.Option(
+            help="Write each study's report (plots, summary.md, summary.json) into this folder.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Run study files' searches, or continue them where they stopped."""
     from hpsearch.batch import batch_exit_code, collect_study_files, parse_duration, run_batch
@@ -124,17 +148,26 @@ def run(
     with stop_on_signals(stop), deadline(stop, seconds):
         try:
             results = run_batch(
-                files, url, jobs=os.cpu_count() or 1 if jobs is None else jobs, stop=stop,
-                observer=observer, wait=wait,
-                on_result=lambda result: _show_result(result, json_output, quiet))
+                files,
+                url,
+                jobs=os.cpu_count() or 1 if jobs is None else jobs,
+                stop=stop,
+                observer=observer,
+                wait=wait,
+                on_result=lambda result: _show_result(result, json_output, quiet),
+            )
         finally:
             observer.close()
     if report is not None:
         results = [_write_report(result, url, report) for result in results]
     if any(r.exit_code in (EXIT_SIGINT, EXIT_SIGTERM) for r in results):
-        stderr.print("hpsearch: interrupted; the studies are consistent. Resume with: "
-                     + shlex.join(["hpsearch", *sys.argv[1:]]), highlight=False, markup=False,
-                     soft_wrap=True)
+        stderr.print(
+            "hpsearch: interrupted; the studies are consistent. Resume with: "
+            + shlex.join(["hpsearch", *sys.argv[1:]]),
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )
     raise typer.Exit(batch_exit_code(results))
 
 
@@ -147,37 +180,59 @@ def _write_report(result: StudyResult, url: str, folder: Path) -> StudyResult:
     try:
         report_into(url, result.summary.study_name, folder)
     except HpsearchError as error:
-        stderr.print(f"hpsearch: report of {result.summary.study_name!r}: {error}",
-                     highlight=False, markup=False, soft_wrap=True)
+        stderr.print(
+            f"hpsearch: report of {result.summary.study_name!r}: {error}",
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )
         return dataclasses.replace(result, exit_code=result.exit_code or 1, error=str(error))
     return result
 
 
 def _show_result(result: StudyResult, json_output: bool, quiet: bool) -> None:
+    from hpsearch.listings import wide
     from hpsearch.render import print_summary, summary_json
 
     if result.error:
-        stderr.print(f"hpsearch: {result.error}", highlight=False, markup=False,
-                     soft_wrap=True)
+        stderr.print(f"hpsearch: {result.error}", highlight=False, markup=False, soft_wrap=True)
     if result.summary is None:
         if json_output:
-            print(json.dumps({"study_file": str(result.path), "exit_code": result.exit_code,
-                              "error": result.error}), flush=True)
+            print(
+                json.dumps(
+                    {
+                        "study_file": str(result.path),
+                        "exit_code": result.exit_code,
+                        "error": result.error,
+                    }
+                ),
+                flush=True,
+            )
         return
     if json_output:
-        print(json.dumps({"study_file": str(result.path), "exit_code": result.exit_code,
-                          **summary_json(result.summary)}), flush=True)
+        print(
+            json.dumps(
+                {
+                    "study_file": str(result.path),
+                    "exit_code": result.exit_code,
+                    **summary_json(result.summary),
+                }
+            ),
+            flush=True,
+        )
     elif not quiet:
-        print_summary(stdout, result.summary)
+        print_summary(wide(stdout), result.summary)
 
 
 @app.command()
 def worker(
-    study: Annotated[str, typer.Option("--study", help="Name of the study to work on.",
-                                       show_default=False)],
+    study: Annotated[
+        str, typer.Option("--study", help="Name of the study to work on.", show_default=False)
+    ],
     storage: StorageOption = None,
-    jobs: Annotated[int, typer.Option("--jobs", "-j", min=1,
-                                      help="Worker processes on this machine.")] = 1,
+    jobs: Annotated[
+        int, typer.Option("--jobs", "-j", min=1, help="Worker processes on this machine.")
+    ] = 1,
 ) -> None:
     """Run trials of a study until it is complete (start on any machine, any time)."""
     from hpsearch.storage import resolve_url
@@ -198,13 +253,23 @@ def worker(
 
 # --- reading studies: thin commands over hpsearch.queries, .report and .plots ---------------
 
-StudyArgument = Annotated[str | None, typer.Argument(
-    help="Study name; may be left out when the storage holds only one study.",
-    show_default=False)]
-FormatOption = Annotated[str, typer.Option(
-    "--format", "-f", help="table, json or csv (json and csv print machine-readable stdout).")]
-TopOption = Annotated[int | None, typer.Option(
-    "--top", "-n", min=0, help="Only the N best trials.", show_default=False)]
+StudyArgument = Annotated[
+    str | None,
+    typer.Argument(
+        help="Study name; may be left out when the storage holds only one study.",
+        show_default=False,
+    ),
+]
+FormatOption = Annotated[
+    str,
+    typer.Option(
+        "--format", "-f", help="table, json or csv (json and csv print machine-readable stdout)."
+    ),
+]
+TopOption = Annotated[
+    int | None,
+    typer.Option("--top", "-n", min=0, help="Only the N best trials.", show_default=False),
+]
 
 
 def _reader(storage: str | None) -> Any:
@@ -229,8 +294,12 @@ def studies(storage: StorageOption = None, output_format: FormatOption = "table"
 
 
 @app.command()
-def show(study: StudyArgument = None, storage: StorageOption = None, top: TopOption = 20,
-         output_format: FormatOption = "table") -> None:
+def show(
+    study: StudyArgument = None,
+    storage: StorageOption = None,
+    top: TopOption = 20,
+    output_format: FormatOption = "table",
+) -> None:
     """Show a study: its study file, rounds, best trials in the book's style, test accuracy.
 
     `--format csv` prints the rounds table.
@@ -249,16 +318,33 @@ def trials(
     study: StudyArgument = None,
     storage: StorageOption = None,
     top: TopOption = None,
-    round_number: Annotated[int | None, typer.Option(
-        "--round", "-r", min=0, help="Only trials of this round (0 is the first).",
-        show_default=False)] = None,
-    state: Annotated[str | None, typer.Option(
-        help="Only trials in this state: complete, pruned, failed, diverged, running, waiting.",
-        show_default=False)] = None,
-    sort: Annotated[str | None, typer.Option(
-        help="Sort by a column (number, round, state, val_accuracy, train_accuracy, epochs_run, "
-             "seconds) or a parameter; accuracies best first. Default: number, or val_accuracy "
-             "with --top.", show_default=False)] = None,
+    round_number: Annotated[
+        int | None,
+        typer.Option(
+            "--round",
+            "-r",
+            min=0,
+            help="Only trials of this round (0 is the first).",
+            show_default=False,
+        ),
+    ] = None,
+    state: Annotated[
+        str | None,
+        typer.Option(
+            help="Only trials in this state: complete, pruned, failed, diverged, running, "
+            "waiting.",
+            show_default=False,
+        ),
+    ] = None,
+    sort: Annotated[
+        str | None,
+        typer.Option(
+            help="Sort by a column (number, round, state, val_accuracy, train_accuracy, "
+            "epochs_run, seconds) or a parameter; accuracies best first. Default: number, or "
+            "val_accuracy with --top.",
+            show_default=False,
+        ),
+    ] = None,
     reverse: Annotated[bool, typer.Option("--reverse", help="Reverse the order.")] = False,
     output_format: FormatOption = "table",
 ) -> None:
@@ -268,14 +354,20 @@ def trials(
 
     fmt = guarded(lambda: check_format(output_format))
     data = guarded(lambda: load_study_data(_reader(storage), study, attrs=ROW_ATTRS))
-    rows = guarded(lambda: select_trials(data, top=top, round_number=round_number, state=state,
-                                         sort=sort, reverse=reverse))
+    rows = guarded(
+        lambda: select_trials(
+            data, top=top, round_number=round_number, state=state, sort=sort, reverse=reverse
+        )
+    )
     print_trials(stdout, data, rows, fmt)
 
 
 @app.command()
-def best(study: StudyArgument = None, storage: StorageOption = None,
-         output_format: FormatOption = "table") -> None:
+def best(
+    study: StudyArgument = None,
+    storage: StorageOption = None,
+    output_format: FormatOption = "table",
+) -> None:
     """The best trial. `--format json` prints settings to feed back: its `train` object is a
     study file's [train] table (the study's fixed settings with the best parameters)."""
     from hpsearch.listings import check_format
@@ -292,11 +384,22 @@ def best(study: StudyArgument = None, storage: StorageOption = None,
 def export(
     study: StudyArgument = None,
     storage: StorageOption = None,
-    output_format: Annotated[str | None, typer.Option(
-        "--format", "-f", help="json or csv (one row per trial and epoch). Default: from the "
-        "suffix of --output, else json.", show_default=False)] = None,
-    output: Annotated[Path | None, typer.Option(
-        "--output", "-o", help="File to write (default: stdout).", show_default=False)] = None,
+    output_format: Annotated[
+        str | None,
+        typer.Option(
+            "--format",
+            "-f",
+            help="json or csv (one row per trial and epoch). Default: from the "
+            "suffix of --output, else json.",
+            show_default=False,
+        ),
+    ] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output", "-o", help="File to write (default: stdout).", show_default=False
+        ),
+    ] = None,
 ) -> None:
     """Every trial with its parameters, round and per-epoch curves, as JSON or CSV."""
     from hpsearch.queries import load_study_data
@@ -311,12 +414,25 @@ def export(
 def plot(
     study: StudyArgument = None,
     storage: StorageOption = None,
-    kind: Annotated[str, typer.Option(
-        "--kind", "-k", help="curves (the book's 20 best learning curves), scatter, history, "
-        "ranges, or Optuna's importances, slice, contour, intermediate.")] = "curves",
-    output: Annotated[Path | None, typer.Option(
-        "--output", "-o", help="PNG, SVG or PDF file (by suffix). Default: "
-        "<study>-<kind>.png in the current folder.", show_default=False)] = None,
+    kind: Annotated[
+        str,
+        typer.Option(
+            "--kind",
+            "-k",
+            help="curves (the book's 20 best learning curves), scatter, history, "
+            "ranges, or Optuna's importances, slice, contour, intermediate.",
+        ),
+    ] = "curves",
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output",
+            "-o",
+            help="PNG, SVG or PDF file (by suffix). Default: "
+            "<study>-<kind>.png in the current folder.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Draw a figure of a study into an image file (no display needed)."""
     from hpsearch.plots import plot_study
@@ -328,9 +444,15 @@ def plot(
 
 @app.command("report")
 def report_command(
-    output: Annotated[Path, typer.Option(
-        "--output", "-o", help="Folder to write into (created if missing); nothing is written "
-        "outside it.", show_default=False)],
+    output: Annotated[
+        Path,
+        typer.Option(
+            "--output",
+            "-o",
+            help="Folder to write into (created if missing); nothing is written outside it.",
+            show_default=False,
+        ),
+    ],
     study: StudyArgument = None,
     storage: StorageOption = None,
 ) -> None:

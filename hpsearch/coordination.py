@@ -49,8 +49,14 @@ def describe(holder: dict[str, Any]) -> str:
 
 
 @contextlib.contextmanager
-def coordinator_lock(storage: RDBStorage, study_id: int, study_name: str, *,
-                     wait: bool = False, stop: threading.Event | None = None) -> Iterator[None]:
+def coordinator_lock(
+    storage: RDBStorage,
+    study_id: int,
+    study_name: str,
+    *,
+    wait: bool = False,
+    stop: threading.Event | None = None,
+) -> Iterator[None]:
     """Hold the study's coordinator lock for the block, beating every BEAT_S seconds.
 
     Raises StudyHeldError (exit 75) if a live coordinator holds it, unless `wait`, which
@@ -58,24 +64,32 @@ def coordinator_lock(storage: RDBStorage, study_id: int, study_name: str, *,
     """
     stop = stop or threading.Event()
     token = uuid.uuid4().hex
-    owner = {"host": socket.gethostname(), "pid": os.getpid(), "since": time.time(),
-             "token": token}
+    owner = {
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+        "since": time.time(),
+        "token": token,
+    }
     while True:
-        holder = claim_study(storage, study_id, LOCK_KEY, {**owner, "beat": time.time()},
-                             holder_alive)
+        holder = claim_study(
+            storage, study_id, LOCK_KEY, {**owner, "beat": time.time()}, holder_alive
+        )
         if holder is None:
             break
         if not wait or stop.is_set():
-            raise StudyHeldError(f"study {study_name!r} is being run by another coordinator "
-                                 f"({describe(holder)}); try again later, or use --wait")
+            raise StudyHeldError(
+                f"study {study_name!r} is being run by another coordinator "
+                f"({describe(holder)}); try again later, or use --wait"
+            )
         stop.wait(BEAT_S)
     done = threading.Event()
 
     def beat() -> None:
         while not done.wait(BEAT_S):
             with contextlib.suppress(Exception):  # a missed beat is retried next time
-                claim_study(storage, study_id, LOCK_KEY, {**owner, "beat": time.time()},
-                            holder_alive)
+                claim_study(
+                    storage, study_id, LOCK_KEY, {**owner, "beat": time.time()}, holder_alive
+                )
 
     thread = threading.Thread(target=beat, name="coordinator-beat", daemon=True)
     thread.start()

@@ -20,8 +20,7 @@ from rich.table import Table
 
 from hpsearch import queries
 from hpsearch.errors import UsageError
-from hpsearch.records import RoundRecord
-from hpsearch.render import LABELS, fmt_range, fmt_value
+from hpsearch.render import LABELS, fmt_value, range_text
 
 FORMATS = ("table", "json", "csv")
 WIDE = 200  # columns for tables written to a pipe or file: never wrap a row
@@ -255,7 +254,7 @@ def round_rows(data: queries.StudyData) -> list[dict[str, Any]]:
         rows.append(
             {
                 "round": r.number,
-                **{name: _range(r, name) for name in data.param_names},
+                **{name: range_text(r, name) for name in data.param_names},
                 **bounds,
                 "trials": len(r.trial_numbers) if r.done else "running",
                 "done": r.done,
@@ -265,8 +264,3 @@ def round_rows(data: queries.StudyData) -> list[dict[str, Any]]:
             }
         )
     return rows
-
-
-def _range(record: RoundRecord, name: str) -> str:
-    edge = {"high": " (past high edge)", "low": " (past low edge)"}
-    return fmt_range(record.ranges[name]) + edge.get(record.crowded.get(name, ""), "")

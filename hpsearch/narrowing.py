@@ -45,8 +45,10 @@ class Decision:
 
 def select_top(outcomes: Sequence[Outcome], settings: Narrowing) -> list[Outcome]:
     """The best `top_fraction` of the scored outcomes, at least `min_top`, ties included."""
-    scored = sorted((o for o in outcomes if o.score is not None),
-                    key=lambda o: (-o.score, o.number))  # type: ignore[operator]
+    scored = sorted(
+        (o for o in outcomes if o.score is not None),
+        key=lambda o: (-(o.score or 0.0), o.number),
+    )
     count = max(settings.min_top, math.ceil(settings.top_fraction * len(outcomes)))
     if len(scored) <= count:
         return scored
@@ -54,17 +56,23 @@ def select_top(outcomes: Sequence[Outcome], settings: Narrowing) -> list[Outcome
     return [o for o in scored if o.score is not None and o.score >= cutoff]  # type: ignore[operator]
 
 
-def narrow(params: Sequence[ParamSpec], ranges: Ranges, outcomes: Sequence[Outcome],
-           settings: Narrowing) -> Decision:
+def narrow(
+    params: Sequence[ParamSpec], ranges: Ranges, outcomes: Sequence[Outcome], settings: Narrowing
+) -> Decision:
     """The next round's ranges from this round's outcomes (see the module docstring)."""
     scored = [o for o in outcomes if o.score is not None]
     if outcomes and not scored:
         moved = {p.name: _shift_down(p, ranges[p.name]) for p in params}
-        return Decision(moved, (), {}, "every trial diverged or failed: numeric ranges moved "
-                        "one width down")
+        return Decision(
+            moved, (), {}, "every trial diverged or failed: numeric ranges moved one width down"
+        )
     if len(scored) < settings.min_top:
-        return Decision(dict(ranges), (), {}, f"only {len(scored)} scored trials (< min_top "
-                        f"{settings.min_top}): ranges kept")
+        return Decision(
+            dict(ranges),
+            (),
+            {},
+            f"only {len(scored)} scored trials (< min_top {settings.min_top}): ranges kept",
+        )
     top = select_top(outcomes, settings)
     next_ranges: Ranges = {}
     crowded: dict[str, str] = {}
@@ -72,14 +80,20 @@ def narrow(params: Sequence[ParamSpec], ranges: Ranges, outcomes: Sequence[Outco
         values = [o.params[param.name] for o in top]
         if param.kind == "categorical":
             next_ranges[param.name] = Range(
-                choices=tuple(c for c in ranges[param.name].choices if c in values))
+                choices=tuple(c for c in ranges[param.name].choices if c in values)
+            )
             continue
-        next_ranges[param.name], edge = _numeric(param, ranges[param.name], values,
-                                                 settings.margin)
+        next_ranges[param.name], edge = _numeric(
+            param, ranges[param.name], values, settings.margin
+        )
         if edge:
             crowded[param.name] = edge
-    return Decision(next_ranges, tuple(o.number for o in top), crowded,
-                    f"best {len(top)} of {len(outcomes)} trials")
+    return Decision(
+        next_ranges,
+        tuple(o.number for o in top),
+        crowded,
+        f"best {len(top)} of {len(outcomes)} trials",
+    )
 
 
 def _to_axis(param: ParamSpec, value: float) -> float:
@@ -90,8 +104,9 @@ def _from_axis(param: ParamSpec, value: float) -> float:
     return 10**value if param.log else value
 
 
-def _numeric(param: ParamSpec, current: Range, values: list[float],
-             margin: float) -> tuple[Range, str]:
+def _numeric(
+    param: ParamSpec, current: Range, values: list[float], margin: float
+) -> tuple[Range, str]:
     low, high = _to_axis(param, current.low), _to_axis(param, current.high)  # type: ignore[arg-type]
     pad = margin * (high - low)
     new_low = min(_to_axis(param, v) for v in values) - pad

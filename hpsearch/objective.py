@@ -28,21 +28,43 @@ class Interrupted(Exception):
 
 
 @lru_cache(maxsize=4)
-def _cached_split(dataset: str, data_dir: str | None, n_samples: int | None,
-                  val_fraction: float, test_fraction: float, seed: int) -> trainer.Split:
+def _cached_split(
+    dataset: str,
+    data_dir: str | None,
+    n_samples: int | None,
+    val_fraction: float,
+    test_fraction: float,
+    seed: int,
+) -> trainer.Split:
     data = trainer.load_dataset(dataset, data_dir=data_dir)
-    return trainer.split(data, n_samples=n_samples, val_fraction=val_fraction, seed=seed,
-                         test_fraction=test_fraction)
+    return trainer.split(
+        data,
+        n_samples=n_samples,
+        val_fraction=val_fraction,
+        seed=seed,
+        test_fraction=test_fraction,
+    )
 
 
 def load_split(spec: StudySpec) -> trainer.Split:
     """The study's train/validation/test split: the same for every trial (study seed)."""
-    return _cached_split(spec.dataset, spec.data_dir, spec.n_samples, spec.val_fraction,
-                         spec.test_fraction, spec.seed)
+    return _cached_split(
+        spec.dataset,
+        spec.data_dir,
+        spec.n_samples,
+        spec.val_fraction,
+        spec.test_fraction,
+        spec.seed,
+    )
 
 
-def run_trial(storage: RDBStorage, trial: FrozenTrial, spec: StudySpec, record: RoundRecord,
-              stop: threading.Event) -> TrialState:
+def run_trial(
+    storage: RDBStorage,
+    trial: FrozenTrial,
+    spec: StudySpec,
+    record: RoundRecord,
+    stop: threading.Event,
+) -> TrialState:
     """Train a claimed (RUNNING) trial and store everything it produced in one write.
 
     The enqueued parameters are recorded with the round's distributions first, so Optuna's
@@ -54,9 +76,16 @@ def run_trial(storage: RDBStorage, trial: FrozenTrial, spec: StudySpec, record: 
     params = dict(trial.system_attrs["fixed_params"])
     distributions = {p.name: distribution(p, record.ranges[p.name]) for p in spec.params}
     owner = {WORKER_KEY: {**identity, "since": time.time()}}
-    with_retries(lambda: start_trial(storage, trial._trial_id, params=params,
-                                     distributions=distributions, system_attrs=owner),
-                 "start a trial")
+    with_retries(
+        lambda: start_trial(
+            storage,
+            trial._trial_id,
+            params=params,
+            distributions=distributions,
+            system_attrs=owner,
+        ),
+        "start a trial",
+    )
     try:
         config = spec.train_config(params, seed=int(trial.user_attrs["seed"]))
 
@@ -69,21 +98,36 @@ def run_trial(storage: RDBStorage, trial: FrozenTrial, spec: StudySpec, record: 
         _fail(storage, trial._trial_id, "interrupted", identity)
         return TrialState.FAIL
     except Exception as error:  # a bug or a resource failure in this trial, not the worker
-        _fail(storage, trial._trial_id, "error",
-              {**identity, "error": f"{type(error).__name__}: {error}"[:500]})
+        _fail(
+            storage,
+            trial._trial_id,
+            "error",
+            {**identity, "error": f"{type(error).__name__}: {error}"[:500]},
+        )
         return TrialState.FAIL
     result = history.to_dict()
     val_curve = result.pop("val_accuracy")
     result.pop("test_accuracy")
-    _store(storage, trial._trial_id, state=TrialState.COMPLETE, value=history.val_accuracy,
-           intermediate_values=val_curve,
-           user_attrs={**result, "epochs_run": len(val_curve), **identity})
+    _store(
+        storage,
+        trial._trial_id,
+        state=TrialState.COMPLETE,
+        value=history.val_accuracy,
+        intermediate_values=val_curve,
+        user_attrs={**result, "epochs_run": len(val_curve), **identity},
+    )
     return TrialState.COMPLETE
 
 
 def _fail(storage: RDBStorage, trial_id: int, reason: str, attrs: dict[str, Any]) -> None:
-    _store(storage, trial_id, state=TrialState.FAIL, value=None, intermediate_values=[],
-           user_attrs={"fail_reason": reason, **attrs})
+    _store(
+        storage,
+        trial_id,
+        state=TrialState.FAIL,
+        value=None,
+        intermediate_values=[],
+        user_attrs={"fail_reason": reason, **attrs},
+    )
 
 
 def _store(storage: RDBStorage, trial_id: int, **result: Any) -> None:

@@ -55,8 +55,9 @@ def read_spec(study: optuna.Study) -> StudySpec:
 
 def read_rounds(user_attrs: dict[str, Any]) -> list[RoundRecord]:
     """Round records in order, from a study's user attributes."""
-    records = [RoundRecord.from_dict(v) for k, v in user_attrs.items()
-               if k.startswith(ROUND_PREFIX)]
+    records = [
+        RoundRecord.from_dict(v) for k, v in user_attrs.items() if k.startswith(ROUND_PREFIX)
+    ]
     return sorted(records, key=lambda r: r.number)
 
 

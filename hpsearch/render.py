@@ -21,8 +21,11 @@ LABELS = {"lr": "lr", "weight_decay": "weight decay"}
 
 def fmt_value(value: Any) -> str:
     if isinstance(value, float):
-        return f"{value:.1e}" if value != 0 and (abs(value) < 1e-2 or abs(value) >= 1e3) \
+        return (
+            f"{value:.1e}"
+            if value != 0 and (abs(value) < 1e-2 or abs(value) >= 1e3)
             else f"{value:.3g}"
+        )
     return str(value)
 
 
@@ -53,15 +56,19 @@ def rounds_table(rounds: list[RoundRecord], spec: StudySpec) -> Table:
     for record in rounds:
         table.add_row(
             str(record.number),
-            *[fmt_range(record.ranges[p.name]) + _edge(record, p.name) for p in spec.params],
+            *[range_text(record, p.name) for p in spec.params],
             str(len(record.trial_numbers)) if record.done else "running",
-            _score_text(record.best), _score_text(record.median), record.reason)
+            _score_text(record.best),
+            _score_text(record.median),
+            record.reason,
+        )
     return table
 
 
-def _edge(record: RoundRecord, name: str) -> str:
-    edge = record.crowded.get(name)
-    return {"high": " (past high edge)", "low": " (past low edge)"}.get(edge or "", "")
+def range_text(record: RoundRecord, name: str) -> str:
+    """A round's range of one parameter, marked where it extends past the previous edge."""
+    edge = {"high": " (past high)", "low": " (past low)"}.get(record.crowded.get(name) or "", "")
+    return fmt_range(record.ranges[name]) + edge
 
 
 def _score_text(value: float | None) -> str:
@@ -71,8 +78,10 @@ def _score_text(value: float | None) -> str:
 def round_line(record: RoundRecord, spec: StudySpec) -> str:
     """One plain line per finished round, for logs and non-interactive runs."""
     ranges = ", ".join(f"{p.name} {fmt_range(record.ranges[p.name])}" for p in spec.params)
-    return (f"round {record.number + 1}/{spec.rounds}: {len(record.trial_numbers)} trials, "
-            f"best {_score_text(record.best)}, median {_score_text(record.median)} | {ranges}")
+    return (
+        f"round {record.number + 1}/{spec.rounds}: {len(record.trial_numbers)} trials, "
+        f"best {_score_text(record.best)}, median {_score_text(record.median)} | {ranges}"
+    )
 
 
 def print_summary(console: Console, summary: RunSummary) -> None:
@@ -83,10 +92,14 @@ def print_summary(console: Console, summary: RunSummary) -> None:
         console.print(book_line(rank, trial), highlight=False)
     test = summary.test
     if test.get("test_accuracy") is not None:
-        console.print(f"Best configuration (trial {test['trial']}): val acc "
-                      f"{test['val_accuracy']:.3f}, test acc {test['test_accuracy']:.3f}")
-    console.print(f"Study {summary.study_name!r} stored in {summary.storage} "
-                  f"({summary.seconds:.1f} s)", highlight=False)
+        console.print(
+            f"Best configuration (trial {test['trial']}): val acc "
+            f"{test['val_accuracy']:.3f}, test acc {test['test_accuracy']:.3f}"
+        )
+    console.print(
+        f"Study {summary.study_name!r} stored in {summary.storage} ({summary.seconds:.1f} s)",
+        highlight=False,
+    )
 
 
 def summary_json(summary: RunSummary) -> dict[str, Any]:
@@ -126,17 +139,23 @@ class ConsoleObserver(Observer):
     def round_started(self, record: RoundRecord, spec: StudySpec) -> None:
         if self.quiet or not self.console.is_terminal:
             return
-        self.bar = Progress(TextColumn("round {task.fields[round]}"), BarColumn(),
-                            MofNCompleteColumn(), TextColumn("best {task.fields[best]}"),
-                            TimeRemainingColumn(), console=self.console, transient=True)
-        self.task = self.bar.add_task("", total=spec.trials_per_round,
-                                      round=f"{record.number + 1}/{spec.rounds}", best="-")
+        self.bar = Progress(
+            TextColumn("round {task.fields[round]}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("best {task.fields[best]}"),
+            TimeRemainingColumn(),
+            console=self.console,
+            transient=True,
+        )
+        self.task = self.bar.add_task(
+            "", total=spec.trials_per_round, round=f"{record.number + 1}/{spec.rounds}", best="-"
+        )
         self.bar.start()
 
     def progress(self, progress: RunProgress) -> None:
         if self.bar is not None:
-            self.bar.update(self.task, completed=progress.done,
-                            best=_score_text(progress.best))
+            self.bar.update(self.task, completed=progress.done, best=_score_text(progress.best))
 
     def round_finished(self, record: RoundRecord, spec: StudySpec) -> None:
         self.close()
@@ -145,8 +164,9 @@ class ConsoleObserver(Observer):
 
     def testing(self) -> None:
         if not self.quiet:
-            self.console.print("scoring the best configuration on the test split ...",
-                               highlight=False)
+            self.console.print(
+                "scoring the best configuration on the test split ...", highlight=False
+            )
 
     def close(self) -> None:
         if self.bar is not None:

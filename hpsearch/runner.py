@@ -94,8 +94,13 @@ class Observer:
 
 def create_or_check_study(storage: optuna.storages.RDBStorage, spec: StudySpec) -> optuna.Study:
     """The study of `spec.name`, created with the spec stored, or refused if it differs."""
-    study = optuna.create_study(study_name=spec.name, storage=storage, direction="maximize",
-                                sampler=optuna.samplers.RandomSampler(), load_if_exists=True)
+    study = optuna.create_study(
+        study_name=spec.name,
+        storage=storage,
+        direction="maximize",
+        sampler=optuna.samplers.RandomSampler(),
+        load_if_exists=True,
+    )
     stored = study.user_attrs.get(SPEC_KEY)
     if stored is None:
         study.set_user_attr(SPEC_KEY, spec.to_dict())
@@ -103,7 +108,8 @@ def create_or_check_study(storage: optuna.storages.RDBStorage, spec: StudySpec) 
         raise StudyMismatchError(
             f"study {spec.name!r} already exists with a different study file "
             f"({describe_difference(stored, spec.to_dict())}); restore the file, or give the "
-            "study a new `name` to start another")
+            "study a new `name` to start another"
+        )
     return study
 
 
@@ -128,8 +134,15 @@ def describe_difference(old: dict[str, Any], new: dict[str, Any], prefix: str = 
     return "; ".join(changes[:4])
 
 
-def run_study(spec: StudySpec, url: str, *, jobs: int, observer: Observer | None = None,
-              stop: threading.Event | None = None, wait: bool = False) -> RunSummary:
+def run_study(
+    spec: StudySpec,
+    url: str,
+    *,
+    jobs: int,
+    observer: Observer | None = None,
+    stop: threading.Event | None = None,
+    wait: bool = False,
+) -> RunSummary:
     """Run (or continue) the study of `spec` on `url` with `jobs` local worker processes.
 
     Holds the study's coordinator lock throughout (StudyHeldError if another live run holds
@@ -154,15 +167,23 @@ def run_study(spec: StudySpec, url: str, *, jobs: int, observer: Observer | None
         storage.engine.dispose()
 
 
-def _coordinate(study: optuna.Study, storage: Any, spec: StudySpec, jobs: int, url: str,
-                observer: Observer, stop: threading.Event) -> None:
+def _coordinate(
+    study: optuna.Study,
+    storage: Any,
+    spec: StudySpec,
+    jobs: int,
+    url: str,
+    observer: Observer,
+    stop: threading.Event,
+) -> None:
     workers = spawn_workers(url, spec.name, jobs)
     try:
         for round_number in range(spec.rounds):
             if stop.is_set():
                 return
-            _run_round(study, storage, spec, round_number, observer, stop,
-                       lambda: _check_workers(workers))
+            _run_round(
+                study, storage, spec, round_number, observer, stop, lambda: _check_workers(workers)
+            )
         if not stop.is_set():
             observer.testing()
             if _score_test(study, spec, stop):
@@ -174,13 +195,21 @@ def _coordinate(study: optuna.Study, storage: Any, spec: StudySpec, jobs: int, u
 def _check_workers(workers: list[BaseProcess]) -> None:
     if workers and not any(w.is_alive() for w in workers):
         codes = sorted({w.exitcode for w in workers}, key=str)
-        raise HpsearchError(f"all {len(workers)} local workers died (exit codes {codes}); "
-                            "see their messages above, or rerun with --debug")
+        raise HpsearchError(
+            f"all {len(workers)} local workers died (exit codes {codes}); "
+            "see their messages above, or rerun with --debug"
+        )
 
 
-def _run_round(study: optuna.Study, storage: Any, spec: StudySpec, round_number: int,
-               observer: Observer, stop: threading.Event,
-               check_workers: Callable[[], None]) -> None:
+def _run_round(
+    study: optuna.Study,
+    storage: Any,
+    spec: StudySpec,
+    round_number: int,
+    observer: Observer,
+    stop: threading.Event,
+    check_workers: Callable[[], None],
+) -> None:
     records = {r.number: r for r in read_rounds(study.user_attrs)}
     record = records.get(round_number)
     if record is not None and record.done:
@@ -189,16 +218,24 @@ def _run_round(study: optuna.Study, storage: Any, spec: StudySpec, round_number:
         record = _plan_round(study, spec, round_number, records)
         write_round(study, record)
     observer.round_started(record, spec)
-    params = sample(spec.params, record.ranges, round_generator(spec.seed, round_number),
-                    spec.trials_per_round)
+    params = sample(
+        spec.params, record.ranges, round_generator(spec.seed, round_number), spec.trials_per_round
+    )
     while not stop.is_set():
         trials, settled = with_retries(
-            lambda: _check_round(study, storage, spec, round_number, params),
-            "follow the round")
+            lambda: _check_round(study, storage, spec, round_number, params), "follow the round"
+        )
         finished = finished_by_index(trials)
         scores = [s for s in (score(t) for t in finished.values()) if s is not None]
-        observer.progress(Progress(round_number, spec.rounds, len(finished),
-                                   spec.trials_per_round, max(scores) if scores else None))
+        observer.progress(
+            Progress(
+                round_number,
+                spec.rounds,
+                len(finished),
+                spec.trials_per_round,
+                max(scores) if scores else None,
+            )
+        )
         if settled:
             break
         check_workers()
@@ -212,29 +249,47 @@ def _run_round(study: optuna.Study, storage: Any, spec: StudySpec, round_number:
     observer.round_finished(record, spec)
 
 
-def _check_round(study: optuna.Study, storage: Any, spec: StudySpec, round_number: int,
-                 params: list[dict[str, Any]]) -> tuple[list[FrozenTrial], bool]:
+def _check_round(
+    study: optuna.Study,
+    storage: Any,
+    spec: StudySpec,
+    round_number: int,
+    params: list[dict[str, Any]],
+) -> tuple[list[FrozenTrial], bool]:
     fail_abandoned(study, storage)
     trials = round_trials(study.get_trials(deepcopy=False), round_number)
     return trials, _enqueue_missing(study, spec, round_number, params, trials)
 
 
-def _plan_round(study: optuna.Study, spec: StudySpec, round_number: int,
-                records: dict[int, RoundRecord]) -> RoundRecord:
+def _plan_round(
+    study: optuna.Study, spec: StudySpec, round_number: int, records: dict[int, RoundRecord]
+) -> RoundRecord:
     settings = spec.narrowing.__dict__.copy()
     if round_number == 0:
-        return RoundRecord(0, initial_ranges(spec), RULE, settings, "the study file's ranges")
+        return RoundRecord(0, initial_ranges(spec), RULE, settings, "the file's ranges")
     previous = records[round_number - 1]
     trials = finished_by_index(round_trials(study.get_trials(), round_number - 1)).values()
     outcomes = [Outcome(t.number, t.params, score(t)) for t in trials]
     decision = narrow(spec.params, previous.ranges, outcomes, spec.narrowing)
     _fault_point("narrow")
-    return RoundRecord(round_number, decision.ranges, RULE, settings, decision.reason,
-                       crowded=decision.crowded, source_trials=list(decision.top_trials))
+    return RoundRecord(
+        round_number,
+        decision.ranges,
+        RULE,
+        settings,
+        decision.reason,
+        crowded=decision.crowded,
+        source_trials=list(decision.top_trials),
+    )
 
 
-def _enqueue_missing(study: optuna.Study, spec: StudySpec, round_number: int,
-                     params: list[dict[str, Any]], trials: list[FrozenTrial]) -> bool:
+def _enqueue_missing(
+    study: optuna.Study,
+    spec: StudySpec,
+    round_number: int,
+    params: list[dict[str, Any]],
+    trials: list[FrozenTrial],
+) -> bool:
     """Queue every place of the round with no live or finished trial; True if all settled.
 
     A place is settled when it has a finished trial, or when its trials failed with errors
@@ -255,9 +310,15 @@ def _enqueue_missing(study: optuna.Study, spec: StudySpec, round_number: int,
         settled = False
         if any(t.state in (TrialState.WAITING, TrialState.RUNNING) for t in attempts):
             continue
-        study.enqueue_trial(values, user_attrs={
-            "round": round_number, "index": index, "attempt": len(attempts),
-            "seed": trial_seed(spec.seed, round_number, index)})
+        study.enqueue_trial(
+            values,
+            user_attrs={
+                "round": round_number,
+                "index": index,
+                "attempt": len(attempts),
+                "seed": trial_seed(spec.seed, round_number, index),
+            },
+        )
         if round_number == 1 and index == len(params) // 2:
             _fault_point("enqueue")
     return settled
@@ -272,8 +333,9 @@ def _score_test(study: optuna.Study, spec: StudySpec, stop: threading.Event) -> 
         return True
     best = ranked(study.get_trials(deepcopy=False))
     if not best or score(best[0]) is None:
-        study.set_user_attr(TEST_KEY, {"trial": None, "reason": "no trial finished without "
-                                       "diverging"})
+        study.set_user_attr(
+            TEST_KEY, {"trial": None, "reason": "no trial finished without diverging"}
+        )
         return True
     trial = best[0]
     config = spec.train_config(dict(trial.params), seed=int(trial.user_attrs["seed"]))
@@ -288,24 +350,41 @@ def _score_test(study: optuna.Study, spec: StudySpec, stop: threading.Event) -> 
     except Interrupted:
         return False
     _fault_point("test")
-    study.set_user_attr(TEST_KEY, {
-        "trial": trial.number, "params": dict(trial.params),
-        "val_accuracy": history.val_accuracy, "test_accuracy": history.test_accuracy})
+    study.set_user_attr(
+        TEST_KEY,
+        {
+            "trial": trial.number,
+            "params": dict(trial.params),
+            "val_accuracy": history.val_accuracy,
+            "test_accuracy": history.test_accuracy,
+        },
+    )
     return True
 
 
-def _summary(study: optuna.Study, spec: StudySpec, url: str, already_complete: bool,
-             seconds: float) -> RunSummary:
+def _summary(
+    study: optuna.Study, spec: StudySpec, url: str, already_complete: bool, seconds: float
+) -> RunSummary:
     trials = study.get_trials(deepcopy=False)
-    finished_places = {(t.user_attrs.get("round"), t.user_attrs.get("index"))
-                       for t in trials if t.state in FINISHED}
+    finished_places = {
+        (t.user_attrs.get("round"), t.user_attrs.get("index"))
+        for t in trials
+        if t.state in FINISHED
+    }
     return RunSummary(
-        study_name=spec.name, storage=redact(url), already_complete=already_complete,
+        study_name=spec.name,
+        storage=redact(url),
+        already_complete=already_complete,
         complete=bool(study.user_attrs.get(COMPLETE_KEY)),
-        finished=len(finished_places), planned=spec.total_trials,
-        rounds=read_rounds(study.user_attrs), top=ranked(trials)[:20],
-        test=study.user_attrs.get(TEST_KEY, {}), seconds=seconds, spec=spec,
-        param_names=[p.name for p in spec.params])
+        finished=len(finished_places),
+        planned=spec.total_trials,
+        rounds=read_rounds(study.user_attrs),
+        top=ranked(trials)[:20],
+        test=study.user_attrs.get(TEST_KEY, {}),
+        seconds=seconds,
+        spec=spec,
+        param_names=[p.name for p in spec.params],
+    )
 
 
 __all__ = ["Observer", "Progress", "RunSummary", "open_storage", "run_study"]

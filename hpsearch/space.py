@@ -79,8 +79,9 @@ def trial_seed(seed: int, round_number: int, index: int) -> int:
     return int(np.random.SeedSequence([seed, round_number, index]).generate_state(1)[0])
 
 
-def sample(params: tuple[ParamSpec, ...], ranges: Ranges, rng: np.random.Generator,
-           count: int) -> list[dict[str, Any]]:
+def sample(
+    params: tuple[ParamSpec, ...], ranges: Ranges, rng: np.random.Generator, count: int
+) -> list[dict[str, Any]]:
     """`count` parameter sets: log-uniform on log ranges, uniform otherwise (the book's 6.5)."""
     sets: list[dict[str, Any]] = [{} for _ in range(count)]
     for param in params:
@@ -96,8 +97,9 @@ def _draw(param: ParamSpec, current: Range, rng: np.random.Generator) -> Any:
     low, high = float(current.low), float(current.high)  # type: ignore[arg-type]
     if param.kind == "int":
         if param.log:
-            value = math.exp(rng.uniform(math.log(low - 0.5 if low > 0.5 else low),
-                                         math.log(high + 0.5)))
+            value = math.exp(
+                rng.uniform(math.log(low - 0.5 if low > 0.5 else low), math.log(high + 0.5))
+            )
             return int(min(max(round(value), low), high))
         return int(rng.integers(int(low), int(high) + 1))
     if param.log:

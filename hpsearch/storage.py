@@ -188,8 +188,10 @@ def _check_sqlite_file(parsed: URL, *, write: bool) -> None:
             )
         return
     if write and not (os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)):
-        raise StorageError(f"{path} or its folder is read-only; fix the permissions, or read it "
-                           "with `hpsearch studies` / `show`, which never write")
+        raise StorageError(
+            f"{path} or its folder is read-only; fix the permissions, or read it "
+            "with `hpsearch studies` / `show`, which never write"
+        )
     if path.stat().st_size == 0:
         if not write:
             raise StorageError(
@@ -216,8 +218,10 @@ def _tables(parsed: URL, shown: str) -> set[str]:
             return {row[0] for row in rows}
         except sqlite3.DatabaseError as error:
             if "not a database" in str(error):
-                raise StorageError(f"{shown} is not a SQLite database; give a database file "
-                                   "written by hpsearch or a new path") from None
+                raise StorageError(
+                    f"{shown} is not a SQLite database; give a database file "
+                    "written by hpsearch or a new path"
+                ) from None
             raise StorageError(
                 f"{shown}: cannot read the database ({error}); it may be "
                 "damaged: restore it from a backup or use a new file"
@@ -266,6 +270,22 @@ def _begin_immediate(connection: sqlalchemy.Connection) -> None:
 
 def _begin_deferred(connection: sqlalchemy.Connection) -> None:
     connection.exec_driver_sql("BEGIN")
+
+
+def oldest_waiting_trial_id(storage: RDBStorage, study_id: int) -> int | None:
+    """The id of the study's waiting trial with the lowest number, reading only that id.
+
+    Optuna's `get_all_trials(states=WAITING)` loads every waiting trial with its attributes:
+    the claim of each trial of a round would cost time in proportion to the round's size.
+    """
+    model = models.TrialModel
+    with _create_scoped_session(storage.scoped_session) as session:
+        return session.scalar(
+            sqlalchemy.select(model.trial_id)
+            .where(model.study_id == study_id, model.state == TrialState.WAITING)
+            .order_by(model.number)
+            .limit(1)
+        )
 
 
 def start_trial(

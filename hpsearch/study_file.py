@@ -19,8 +19,15 @@ from trainer import DATASETS, ConfigError, TrainConfig
 MAX_TRIALS = 100_000
 TOP_LEVEL = {"name", "seed", "data", "train", "search"}
 DATA_FIELDS = {"dataset", "n_samples", "val_fraction", "test_fraction", "data_dir"}
-SEARCH_FIELDS = {"rounds", "trials_per_round", "top_fraction", "min_top", "margin", "retries",
-                 "params"}
+SEARCH_FIELDS = {
+    "rounds",
+    "trials_per_round",
+    "top_fraction",
+    "min_top",
+    "margin",
+    "retries",
+    "params",
+}
 PARAM_FIELDS = {"type", "low", "high", "log", "choices", "limits"}
 TRAIN_FIELDS = set(TrainConfig.field_names()) - {"seed"}
 
@@ -79,8 +86,13 @@ class StudySpec:
         fields = dict(data)
         fields["narrowing"] = Narrowing(**fields["narrowing"])
         fields["params"] = tuple(
-            ParamSpec(**{**p, "choices": tuple(p["choices"]),
-                         "limits": tuple(p["limits"]) if p["limits"] else None})
+            ParamSpec(
+                **{
+                    **p,
+                    "choices": tuple(p["choices"]),
+                    "limits": tuple(p["limits"]) if p["limits"] else None,
+                }
+            )
             for p in fields["params"]
         )
         return cls(**fields)
@@ -129,11 +141,15 @@ def parse_study(document: dict[str, Any], where: str) -> StudySpec:
     _unknown(search, SEARCH_FIELDS, where, "search.")
     for key in train:
         if key == "seed":
-            raise StudyFileError(where, "train.seed", "trial seeds derive from the study's "
-                                 "top-level `seed`; move it there")
+            raise StudyFileError(
+                where,
+                "train.seed",
+                "trial seeds derive from the study's top-level `seed`; move it there",
+            )
         if key not in TRAIN_FIELDS:
-            raise StudyFileError(where, f"train.{key}", f"unknown field; known: "
-                                 f"{', '.join(sorted(TRAIN_FIELDS))}")
+            raise StudyFileError(
+                where, f"train.{key}", f"unknown field; known: {', '.join(sorted(TRAIN_FIELDS))}"
+            )
     name = _get(document, "name", str, where, "")
     if not name.strip():
         raise StudyFileError(where, "name", "must not be empty")
@@ -158,8 +174,11 @@ def parse_study(document: dict[str, Any], where: str) -> StudySpec:
         params=params,
     )
     if spec.total_trials > MAX_TRIALS:
-        raise StudyFileError(where, "search.trials_per_round", f"rounds × trials_per_round is "
-                             f"{spec.total_trials}; keep it at most {MAX_TRIALS}")
+        raise StudyFileError(
+            where,
+            "search.trials_per_round",
+            f"rounds × trials_per_round is {spec.total_trials}; keep it at most {MAX_TRIALS}",
+        )
     _check_train_config(spec, where)
     return spec
 
@@ -171,22 +190,29 @@ def _check_train_config(spec: StudySpec, where: str) -> None:
         spec.train_config(sample, seed=0)
     except ConfigError as error:
         section = "search.params" if error.field_name in sample else "train"
-        raise StudyFileError(where, f"{section}.{error.field_name}",
-                             str(error).split(": ", 1)[1]) from None
+        raise StudyFileError(
+            where, f"{section}.{error.field_name}", str(error).split(": ", 1)[1]
+        ) from None
     except TypeError as error:
         raise StudyFileError(where, "train", str(error)) from None
 
 
 def _params(table: dict[str, Any], train: dict[str, Any], where: str) -> tuple[ParamSpec, ...]:
     if not table:
-        raise StudyFileError(where, "search.params", "no parameters to search; add e.g. "
-                             "[search.params.lr] with low, high and log = true")
+        raise StudyFileError(
+            where,
+            "search.params",
+            "no parameters to search; add e.g. [search.params.lr] with low, high and log = true",
+        )
     params = []
     for name, body in table.items():
         field = f"search.params.{name}"
         if name not in TRAIN_FIELDS:
-            raise StudyFileError(where, field, f"not a trainer setting; choose from "
-                                 f"{', '.join(sorted(TRAIN_FIELDS))}")
+            raise StudyFileError(
+                where,
+                field,
+                f"not a trainer setting; choose from {', '.join(sorted(TRAIN_FIELDS))}",
+            )
         if name in train:
             raise StudyFileError(where, field, "is also fixed in [train]; remove one of them")
         if not isinstance(body, dict):
@@ -199,8 +225,9 @@ def _params(table: dict[str, Any], train: dict[str, Any], where: str) -> tuple[P
 def _param(name: str, body: dict[str, Any], where: str, field: str) -> ParamSpec:
     kind = body.get("type", "categorical" if "choices" in body else "float")
     if kind not in ("float", "int", "categorical"):
-        raise StudyFileError(where, field + ".type", f"unknown type {kind!r}; use float, int "
-                             "or categorical")
+        raise StudyFileError(
+            where, field + ".type", f"unknown type {kind!r}; use float, int or categorical"
+        )
     if kind == "categorical":
         choices = body.get("choices")
         if not isinstance(choices, list) or not choices:
@@ -213,19 +240,32 @@ def _param(name: str, body: dict[str, Any], where: str, field: str) -> ParamSpec
     high = _number(body, "high", where, field + ".", integer=kind == "int")
     log = _get(body, "log", bool, where, field + ".", default=False)
     if low >= high:
-        raise StudyFileError(where, field, f"low ({low}) must be below high ({high}); "
-                             "for a fixed value, put it in [train] instead")
+        raise StudyFileError(
+            where,
+            field,
+            f"low ({low}) must be below high ({high}); "
+            "for a fixed value, put it in [train] instead",
+        )
     if log and low <= 0:
-        raise StudyFileError(where, field + ".low", f"is {low}, but a log scale needs a bound "
-                             "> 0; raise low or set log = false")
+        raise StudyFileError(
+            where,
+            field + ".low",
+            f"is {low}, but a log scale needs a bound > 0; raise low or set log = false",
+        )
     limits = body.get("limits")
     if limits is not None:
-        if (not isinstance(limits, list) or len(limits) != 2
-                or not all(_is_number(v) and math.isfinite(v) for v in limits)):
+        if (
+            not isinstance(limits, list)
+            or len(limits) != 2
+            or not all(_is_number(v) and math.isfinite(v) for v in limits)
+        ):
             raise StudyFileError(where, field + ".limits", "give two finite numbers [min, max]")
         if not limits[0] <= low < high <= limits[1] or (log and limits[0] <= 0):
-            raise StudyFileError(where, field + ".limits", f"{limits} must contain [low, high] "
-                                 "(and be > 0 on a log scale)")
+            raise StudyFileError(
+                where,
+                field + ".limits",
+                f"{limits} must contain [low, high] (and be > 0 on a log scale)",
+            )
         limits = (number(limits[0]), number(limits[1]))
     return ParamSpec(name, kind, low=number(low), high=number(high), log=log, limits=limits)
 
@@ -237,8 +277,9 @@ def _is_number(value: object) -> bool:
 def _unknown(table: dict[str, Any], known: set[str], where: str, prefix: str) -> None:
     for key in table:
         if key not in known:
-            raise StudyFileError(where, prefix + key, f"unknown field; known: "
-                                 f"{', '.join(sorted(known))}")
+            raise StudyFileError(
+                where, prefix + key, f"unknown field; known: {', '.join(sorted(known))}"
+            )
 
 
 def _table(table: dict[str, Any], key: str, where: str, field: str | None = None) -> dict:
@@ -251,21 +292,31 @@ def _table(table: dict[str, Any], key: str, where: str, field: str | None = None
 _MISSING = object()
 
 
-def _get(table: dict, key: str, kind: type, where: str, prefix: str,
-         default: Any = _MISSING) -> Any:
+def _get(
+    table: dict, key: str, kind: type, where: str, prefix: str, default: Any = _MISSING
+) -> Any:
     if key not in table:
         if default is _MISSING:
             raise StudyFileError(where, prefix + key, "is required")
         return default
     value = table[key]
     if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
-        raise StudyFileError(where, prefix + key, f"must be a {kind.__name__}, got "
-                             f"{type(value).__name__} {value!r}")
+        raise StudyFileError(
+            where, prefix + key, f"must be a {kind.__name__}, got {type(value).__name__} {value!r}"
+        )
     return value
 
 
-def _number(table: dict, key: str, where: str, prefix: str, *, low: float | None = None,
-            integer: bool = False, default: Any = _MISSING) -> Any:
+def _number(
+    table: dict,
+    key: str,
+    where: str,
+    prefix: str,
+    *,
+    low: float | None = None,
+    integer: bool = False,
+    default: Any = _MISSING,
+) -> Any:
     if key not in table and default is not _MISSING:
         return default
     value = _get(table, key, object, where, prefix)
@@ -280,8 +331,9 @@ def _number(table: dict, key: str, where: str, prefix: str, *, low: float | None
     return value
 
 
-def _int(table: dict, key: str, where: str, prefix: str, *, low: int,
-         default: Any = _MISSING) -> Any:
+def _int(
+    table: dict, key: str, where: str, prefix: str, *, low: int, default: Any = _MISSING
+) -> Any:
     if key not in table and default is not _MISSING:
         return default
     value = _number(table, key, where, prefix, integer=True)
@@ -295,8 +347,9 @@ def _int(table: dict, key: str, where: str, prefix: str, *, low: int,
 def _fraction(table: dict, key: str, where: str, prefix: str, default: float) -> float:
     value = _number(table, key, where, prefix, default=default)
     if not 0 < value < 1:
-        raise StudyFileError(where, prefix + key, f"must be between 0 and 1 (exclusive), "
-                             f"got {value}")
+        raise StudyFileError(
+            where, prefix + key, f"must be between 0 and 1 (exclusive), got {value}"
+        )
     return float(value)
 
 
@@ -307,7 +360,11 @@ def _dataset(data: dict, where: str) -> str:
         return dataset
     path = Path(where).parent / Path(dataset).expanduser()
     if not path.exists():
-        raise StudyFileError(where, "data.dataset", f"unknown dataset {dataset!r}: not one of "
-                             f"{', '.join(DATASETS)}, and no file {path}; give a name or the "
-                             "path of a .npz or IDX file")
+        raise StudyFileError(
+            where,
+            "data.dataset",
+            f"unknown dataset {dataset!r}: not one of "
+            f"{', '.join(DATASETS)}, and no file {path}; give a name or the "
+            "path of a .npz or IDX file",
+        )
     return str(path.resolve())

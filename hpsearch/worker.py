@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import os
-import signal
 import socket
 import sys
 import threading
@@ -28,7 +27,8 @@ from hpsearch.coordination import pid_alive
 from hpsearch.errors import HpsearchError, StudyNotFoundError
 from hpsearch.objective import WORKER_KEY, load_split, run_trial
 from hpsearch.records import COMPLETE_KEY, SPEC_KEY, RoundRecord, read_rounds, read_spec
-from hpsearch.storage import open_storage, with_retries
+from hpsearch.signals import on_signals
+from hpsearch.storage import oldest_waiting_trial_id, open_storage, with_retries
 
 HEARTBEAT_INTERVAL_S = 2
 GRACE_PERIOD_S = 10
@@ -36,27 +36,33 @@ POLL_S = 0.1
 
 
 def open_worker_storage(url: str) -> RDBStorage:
-    return open_storage(url, write=True, heartbeat_interval=HEARTBEAT_INTERVAL_S,
-                        grace_period=GRACE_PERIOD_S)
+    return open_storage(
+        url, write=True, heartbeat_interval=HEARTBEAT_INTERVAL_S, grace_period=GRACE_PERIOD_S
+    )
 
 
 def load_study(storage: RDBStorage, name: str) -> optuna.Study:
     try:
-        return optuna.load_study(study_name=name, storage=storage,
-                                 sampler=optuna.samplers.RandomSampler())
+        return optuna.load_study(
+            study_name=name, storage=storage, sampler=optuna.samplers.RandomSampler()
+        )
     except KeyError:
         names = sorted(s.study_name for s in storage.get_all_studies())
-        raise StudyNotFoundError(f"no study named {name!r}; the storage holds: "
-                                 f"{', '.join(names) or 'no studies'}") from None
+        raise StudyNotFoundError(
+            f"no study named {name!r}; the storage holds: {', '.join(names) or 'no studies'}"
+        ) from None
 
 
 def pop_waiting_trial(storage: RDBStorage, study_id: int) -> FrozenTrial | None:
-    """Claim the oldest waiting trial (WAITING -> RUNNING, atomic); None if there is none."""
-    waiting = storage.get_all_trials(study_id, deepcopy=False, states=(TrialState.WAITING,))
-    for trial in sorted(waiting, key=lambda t: t.number):
+    """Claim the oldest waiting trial (WAITING -> RUNNING, atomic); None if there is none.
+
+    Another worker may claim the same trial between the read and the update: the update then
+    does nothing, and the next oldest is tried.
+    """
+    while (trial_id := oldest_waiting_trial_id(storage, study_id)) is not None:
         with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError):
-            if storage.set_trial_state_values(trial._trial_id, TrialState.RUNNING):
-                return trial
+            if storage.set_trial_state_values(trial_id, TrialState.RUNNING):
+                return storage.get_trial(trial_id)
     return None
 
 
@@ -80,8 +86,9 @@ def heartbeat(storage: RDBStorage, trial_id: int) -> Iterator[None]:
         thread.join()
 
 
-def wait_for_study(storage: RDBStorage, study_name: str, stop: threading.Event,
-                   wait: bool) -> optuna.Study | None:
+def wait_for_study(
+    storage: RDBStorage, study_name: str, stop: threading.Event, wait: bool
+) -> optuna.Study | None:
     """The study, once it exists (a worker may start before its coordinator)."""
     while True:
         try:
@@ -95,8 +102,13 @@ def wait_for_study(storage: RDBStorage, study_name: str, stop: threading.Event,
             return None
 
 
-def run_worker(url: str, study_name: str, stop: threading.Event,
-               max_trials: int | None = None, wait: bool = True) -> int:
+def run_worker(
+    url: str,
+    study_name: str,
+    stop: threading.Event,
+    max_trials: int | None = None,
+    wait: bool = True,
+) -> int:
     """Run trials of `study_name` until it is complete, `stop` is set or `max_trials` ran.
 
     Returns the number of trials this worker finished. One BLAS thread: parallelism comes
@@ -109,8 +121,9 @@ def run_worker(url: str, study_name: str, stop: threading.Event,
         storage.engine.dispose()
 
 
-def _work(storage: RDBStorage, study_name: str, stop: threading.Event,
-          max_trials: int | None, wait: bool) -> int:
+def _work(
+    storage: RDBStorage, study_name: str, stop: threading.Event, max_trials: int | None, wait: bool
+) -> int:
     study = wait_for_study(storage, study_name, stop, wait)
     if study is None:
         return 0
@@ -123,16 +136,18 @@ def _work(storage: RDBStorage, study_name: str, stop: threading.Event,
         while not stop.is_set() and (max_trials is None or finished < max_trials):
             trial = with_retries(lambda: pop_waiting_trial(storage, study_id), "claim a trial")
             if trial is None:
-                attrs = with_retries(lambda: storage.get_study_user_attrs(study_id),
-                                     "read the study")
+                attrs = with_retries(
+                    lambda: storage.get_study_user_attrs(study_id), "read the study"
+                )
                 if attrs.get(COMPLETE_KEY):
                     break
                 stop.wait(POLL_S)
                 continue
             round_number = int(trial.user_attrs["round"])
             if round_number not in rounds:
-                attrs = with_retries(lambda: storage.get_study_user_attrs(study_id),
-                                     "read the study")
+                attrs = with_retries(
+                    lambda: storage.get_study_user_attrs(study_id), "read the study"
+                )
                 rounds.update((r.number, r) for r in read_rounds(attrs))
             with heartbeat(storage, trial._trial_id):
                 state = run_trial(storage, trial, spec, rounds[round_number], stop)
@@ -177,8 +192,6 @@ def _mark_abandoned(storage: RDBStorage, trial_id: int) -> bool:
 
 def _worker_process(url: str, study_name: str) -> None:
     stop = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stop.set())
     parent = os.getppid()
 
     def orphaned() -> None:  # a coordinator killed with SIGKILL takes its workers along
@@ -188,7 +201,8 @@ def _worker_process(url: str, study_name: str) -> None:
 
     threading.Thread(target=orphaned, name="parent-watch", daemon=True).start()
     try:
-        run_worker(url, study_name, stop)
+        with on_signals(lambda _: stop.set()):
+            run_worker(url, study_name, stop)
     except HpsearchError as error:
         print(f"hpsearch worker: {error}", file=sys.stderr, flush=True)
         sys.exit(error.exit_code)
@@ -198,8 +212,12 @@ def spawn_workers(url: str, study_name: str, count: int) -> list[BaseProcess]:
     """`count` worker processes (spawned: no inherited database connections)."""
     context = multiprocessing.get_context("spawn")
     workers: list[BaseProcess] = [
-        context.Process(target=_worker_process, args=(url, study_name), daemon=True,
-                        name=f"hpsearch-worker-{i}")
+        context.Process(
+            target=_worker_process,
+            args=(url, study_name),
+            daemon=True,
+            name=f"hpsearch-worker-{i}",
+        )
         for i in range(count)
     ]
     for worker in workers:

@@ -26,8 +26,9 @@ import sqlalchemy
 from optuna.trial import TrialState
 
 HPSEARCH = [sys.executable, "-m", "hpsearch"]
-POSTGRES = os.environ.get("HPSEARCH_TEST_POSTGRES_URL",
-                          "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+POSTGRES = os.environ.get(
+    "HPSEARCH_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
 STUDY = """name = "chaos"
 seed = 11
 [data]
@@ -69,9 +70,13 @@ def fingerprint(url: str) -> dict[tuple[int, int], tuple]:
 
 
 def run(study: Path, url: str) -> subprocess.Popen:
-    return subprocess.Popen([*HPSEARCH, "run", str(study), "--storage", url, "--jobs", "2",
-                             "--quiet"], start_new_session=True, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [*HPSEARCH, "run", str(study), "--storage", url, "--jobs", "2", "--quiet"],
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def children(pid: int) -> list[int]:
@@ -100,8 +105,9 @@ def kill(process: subprocess.Popen, mode: str) -> int:
 
 
 def scratch_postgres() -> tuple[str, sqlalchemy.Engine] | None:
-    admin = sqlalchemy.create_engine(POSTGRES, isolation_level="AUTOCOMMIT",
-                                     connect_args={"connect_timeout": 3})
+    admin = sqlalchemy.create_engine(
+        POSTGRES, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3}
+    )
     name = f"hpsearch_chaos_{uuid.uuid4().hex[:10]}"
     try:
         with admin.connect() as connection:
@@ -119,8 +125,9 @@ def drop_postgres(url: str, admin: sqlalchemy.Engine) -> None:
     admin.dispose()
 
 
-def iteration(number: int, study: Path, folder: Path, reference: dict,
-              duration: float) -> tuple[str, bool]:
+def iteration(
+    number: int, study: Path, folder: Path, reference: dict, duration: float
+) -> tuple[str, bool]:
     postgres = scratch_postgres() if number % 3 == 2 else None
     url = postgres[0] if postgres else f"sqlite:///{folder / f'chaos-{number}.db'}"
     mode = random.choice(["kill-run", "kill-run", "kill-worker", "sigint", "sigterm"])
@@ -139,8 +146,12 @@ def iteration(number: int, study: Path, folder: Path, reference: dict,
     before: dict = {}
     try:
         before = fingerprint(url)
-        resumed = subprocess.run([*HPSEARCH, "run", str(study), "--storage", url, "--quiet"],
-                                 capture_output=True, text=True, timeout=600)
+        resumed = subprocess.run(
+            [*HPSEARCH, "run", str(study), "--storage", url, "--quiet"],
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         after = fingerprint(url)
         if resumed.returncode != 0:
             problems.append(f"resume exit {resumed.returncode}: {resumed.stderr.strip()}")
@@ -156,8 +167,10 @@ def iteration(number: int, study: Path, folder: Path, reference: dict,
         if postgres:
             drop_postgres(*postgres)
     where = "postgresql" if postgres else "sqlite"
-    line = (f"{number:3d} {where:10s} {mode:11s} after {delay:5.2f}s: exit {code}, "
-            f"{len(before)} finished before -> {'; '.join(problems) or 'ok'}")
+    line = (
+        f"{number:3d} {where:10s} {mode:11s} after {delay:5.2f}s: exit {code}, "
+        f"{len(before)} finished before -> {'; '.join(problems) or 'ok'}"
+    )
     return line, not problems
 
 
@@ -173,9 +186,20 @@ def main(argv: list[str] | None = None) -> int:
         study = folder / "chaos.toml"
         study.write_text(STUDY)
         started = time.monotonic()
-        clean = subprocess.run([*HPSEARCH, "run", str(study), "--storage",
-                                f"sqlite:///{folder / 'reference.db'}", "--jobs", "2",
-                                "--quiet"], check=True, timeout=600)
+        clean = subprocess.run(
+            [
+                *HPSEARCH,
+                "run",
+                str(study),
+                "--storage",
+                f"sqlite:///{folder / 'reference.db'}",
+                "--jobs",
+                "2",
+                "--quiet",
+            ],
+            check=True,
+            timeout=600,
+        )
         duration = time.monotonic() - started
         reference = fingerprint(f"sqlite:///{folder / 'reference.db'}")
         print(f"reference run: {clean.returncode}, {len(reference)} trials, {duration:.1f} s")

@@ -14,6 +14,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 import tomllib
 import uuid
 from pathlib import Path
@@ -21,6 +22,9 @@ from pathlib import Path
 import optuna
 import sqlalchemy
 from optuna.trial import TrialState
+
+from hpsearch.storage import finish_trial, start_trial
+from hpsearch.worker import open_worker_storage, pop_waiting_trial
 
 ROOT = Path(__file__).resolve().parents[2]
 TRIALS = 24
@@ -40,23 +44,82 @@ def study_file(folder: Path) -> Path:
 
 
 def measure(path: Path, url: str, workers: int) -> dict[str, float]:
-    subprocess.run([sys.executable, "-m", "hpsearch", "run", str(path), "--storage", url,
-                    "--jobs", str(workers), "--quiet"], check=True, timeout=1800)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "hpsearch",
+            "run",
+            str(path),
+            "--storage",
+            url,
+            "--jobs",
+            str(workers),
+            "--quiet",
+        ],
+        check=True,
+        timeout=1800,
+    )
     trials = optuna.load_study(study_name="bench", storage=url).get_trials(
-        states=(TrialState.COMPLETE,))
+        states=(TrialState.COMPLETE,)
+    )
     start = min(t.datetime_start for t in trials if t.datetime_start)
     end = max(t.datetime_complete for t in trials if t.datetime_complete)
     span = (end - start).total_seconds()
     training = statistics.median(t.user_attrs["seconds"] for t in trials)
     per_trial = span * workers / len(trials)  # worker-seconds each trial cost
     overhead = max(per_trial - training, 0.0)
-    return {"trials_per_minute": len(trials) / span * 60, "train_s": training,
-            "overhead_ms": overhead * 1000, "overhead_fraction": overhead / training}
+    return {
+        "trials_per_minute": len(trials) / span * 60,
+        "train_s": training,
+        "overhead_ms": overhead * 1000,
+        "overhead_fraction": overhead / training,
+    }
+
+
+def storage_ms(url: str, repeats: int = 20) -> float:
+    """Median milliseconds of one trial's storage calls, as a worker makes them, on `url`.
+
+    Claim a waiting trial (find, WAITING -> RUNNING, read), first heartbeat, record its
+    parameters, store its result (50 epochs of curves, one transaction). Run on the finished
+    benchmark study, whose trials give the parameters and curves to store.
+    """
+    storage = open_worker_storage(url)
+    study_id = storage.get_study_id_from_name("bench")
+    model = storage.get_all_trials(study_id, states=(TrialState.COMPLETE,))[0]
+    attrs = {k: v for k, v in model.user_attrs.items() if k not in ("round", "index", "seed")}
+    curve = [model.intermediate_values[step] for step in sorted(model.intermediate_values)]
+    times = []
+    for _ in range(repeats):
+        storage.create_new_trial(study_id, optuna.trial.create_trial(state=TrialState.WAITING))
+        started = time.perf_counter()
+        trial = pop_waiting_trial(storage, study_id)
+        assert trial is not None
+        storage.record_heartbeat(trial._trial_id)
+        start_trial(
+            storage,
+            trial._trial_id,
+            params=model.params,
+            distributions=model.distributions,
+            system_attrs={"hpsearch:worker": {}},
+        )
+        finish_trial(
+            storage,
+            trial._trial_id,
+            state=TrialState.COMPLETE,
+            value=model.value,
+            intermediate_values=curve,
+            user_attrs=attrs,
+        )
+        times.append(time.perf_counter() - started)
+    storage.engine.dispose()
+    return statistics.median(times) * 1000
 
 
 def postgres_database() -> tuple[str, sqlalchemy.Engine] | None:
-    admin = sqlalchemy.create_engine(POSTGRES, isolation_level="AUTOCOMMIT",
-                                     connect_args={"connect_timeout": 3})
+    admin = sqlalchemy.create_engine(
+        POSTGRES, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3}
+    )
     name = f"hpsearch_bench_{uuid.uuid4().hex[:10]}"
     try:
         with admin.connect() as connection:
@@ -64,7 +127,8 @@ def postgres_database() -> tuple[str, sqlalchemy.Engine] | None:
     except sqlalchemy.exc.OperationalError:
         return None
     return sqlalchemy.engine.make_url(POSTGRES).set(database=name).render_as_string(
-        hide_password=False), admin
+        hide_password=False
+    ), admin
 
 
 def main() -> dict[str, dict[str, float]]:
@@ -84,11 +148,20 @@ def main() -> dict[str, dict[str, float]]:
                 connection.exec_driver_sql(f'DROP DATABASE "{database}" WITH (FORCE)')
             admin.dispose()
     print(f"\nsearch: book.toml trials, 1 round of {TRIALS} (target: storage < 5% of a trial)")
-    print(f"{'storage':26s} {'trials/min':>10s} {'train s':>8s} {'other ms':>9s} {'other %':>8s}")
+    print("  storage: a trial's storage calls (claim, heartbeat, parameters, result) timed alone;")
+    print("  all other: every worker-second outside training (storage, Python, waiting, sharing")
+    print("  2 cores with the coordinator), from the stored trials' start and end times")
+    print(
+        f"{'storage':24s} {'trials/min':>10s} {'train s':>8s} {'storage ms':>11s} "
+        f"{'all other ms':>13s}"
+    )
     for label, row in results.items():
-        verdict = "PASS" if row["overhead_fraction"] < 0.05 else "MISS"
-        print(f"{label:26s} {row['trials_per_minute']:10.1f} {row['train_s']:8.3f} "
-              f"{row['overhead_ms']:9.1f} {row['overhead_fraction']:7.1%}  {verdict}")
+        verdict = "PASS" if row["storage_fraction"] < 0.05 else "MISS"
+        print(
+            f"{label:24s} {row['trials_per_minute']:10.1f} {row['train_s']:8.3f} "
+            f"{row['storage_ms']:5.1f} {row['storage_fraction']:4.1%} "
+            f"{row['overhead_ms']:6.1f} {row['overhead_fraction']:5.1%}  {verdict}"
+        )
     return results
 
 

@@ -36,8 +36,9 @@ log = true
 """
 
 
-def write_tiny_study(folder: Path, *, epochs: int = 3, trials: int = 6,
-                     name: str = "tiny") -> Path:
+def write_tiny_study(
+    folder: Path, *, epochs: int = 3, trials: int = 6, name: str = "tiny"
+) -> Path:
     """A 2-round study of a 20-unit network on mnist-5k: a trial takes milliseconds per epoch."""
     path = folder / f"{name}.toml"
     path.write_text(TINY.format(epochs=epochs, trials=trials).replace('"tiny"', repr(name)))
@@ -71,8 +72,9 @@ def postgres_url() -> Iterator[str]:
     Skips when no server answers, except under CI=true, where PostgreSQL is required.
     """
     admin_url = os.environ.get(POSTGRES_ENV, "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-    admin = sqlalchemy.create_engine(admin_url, isolation_level="AUTOCOMMIT",
-                                     connect_args={"connect_timeout": 5})
+    admin = sqlalchemy.create_engine(
+        admin_url, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 5}
+    )
     name = f"hpsearch_test_{uuid.uuid4().hex[:12]}"
     try:
         with admin.connect() as connection:

@@ -22,11 +22,17 @@ from hpsearch.study_file import load_study_file
 BIN = Path(sys.executable).parent
 
 
-def hpsearch(*args: str, env: dict[str, str] | None = None,
-             timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(BIN / "hpsearch"), *args], capture_output=True, text=True,
-                          timeout=timeout, stdin=subprocess.DEVNULL,
-                          env=env if env is not None else os.environ.copy())
+def hpsearch(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(BIN / "hpsearch"), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+        env=env if env is not None else os.environ.copy(),
+    )
 
 
 def three_studies(folder: Path) -> Path:
@@ -52,8 +58,17 @@ def test_a_batch_from_a_cron_like_environment(tmp_path: Path) -> None:
     assert "\x1b" not in result.stderr, "no terminal escape codes without a terminal"
 
     reports = tmp_path / "www"
-    again = hpsearch("run", str(studies), "--storage", url, "--json", "--quiet",
-                     "--report", str(reports), env=cron_env)
+    again = hpsearch(
+        "run",
+        str(studies),
+        "--storage",
+        url,
+        "--json",
+        "--quiet",
+        "--report",
+        str(reports),
+        env=cron_env,
+    )
     assert again.returncode == 0, again.stderr
     assert all(json.loads(line)["already_complete"] for line in again.stdout.splitlines())
     for name in ("alpha", "beta", "gamma"):  # no extra work the second time, one report each
@@ -63,8 +78,7 @@ def test_a_batch_from_a_cron_like_environment(tmp_path: Path) -> None:
         assert (reports / name / f"{name}-curves.png").stat().st_size > 0
 
 
-def test_non_interactive_output_is_one_line_per_round_and_quiet_is_silent(
-        tmp_path: Path) -> None:
+def test_non_interactive_output_is_one_line_per_round_and_quiet_is_silent(tmp_path: Path) -> None:
     path = write_tiny_study(tmp_path, trials=3)
     url = f"sqlite:///{tmp_path / 'out.db'}"
     result = hpsearch("run", str(path), "--storage", url, "--jobs", "1")
@@ -103,22 +117,27 @@ def test_one_failing_study_does_not_stop_the_batch_and_exits_1(tmp_path: Path) -
     url = f"sqlite:///{tmp_path / 'mixed.db'}"
     run_study(load_study_file(studies / "beta.toml"), url, jobs=1)
     (studies / "beta.toml").write_text(
-        (studies / "beta.toml").read_text().replace("epochs = 3", "epochs = 4"))
+        (studies / "beta.toml").read_text().replace("epochs = 3", "epochs = 4")
+    )
     result = hpsearch("run", str(studies), "--storage", url, "--json")
     assert result.returncode == 1
-    codes = {json.loads(line)["study_file"].split("/")[-1]: json.loads(line)["exit_code"]
-             for line in result.stdout.splitlines()}
+    codes = {
+        json.loads(line)["study_file"].split("/")[-1]: json.loads(line)["exit_code"]
+        for line in result.stdout.splitlines()
+    }
     assert codes == {"alpha.toml": 0, "beta.toml": 1, "gamma.toml": 0}
     assert "train.epochs: stored 3, file 4" in result.stderr
-    assert result.stderr.count("\n") == 1 + result.stderr.count("round ") + \
-        result.stderr.count("scoring")
+    assert result.stderr.count("\n") == 1 + result.stderr.count("round ") + result.stderr.count(
+        "scoring"
+    )
 
 
 def test_wait_runs_after_the_holder_instead_of_exiting_75(tmp_path: Path) -> None:
     path = write_tiny_study(tmp_path, epochs=100, trials=3)
     url = f"sqlite:///{tmp_path / 'wait.db'}"
-    first = subprocess.Popen([str(BIN / "hpsearch"), "run", str(path), "--storage", url,
-                              "--jobs", "1", "--quiet"])
+    first = subprocess.Popen(
+        [str(BIN / "hpsearch"), "run", str(path), "--storage", url, "--jobs", "1", "--quiet"]
+    )
     deadline = time.monotonic() + 60
     while not holds_lock(url):
         assert time.monotonic() < deadline and first.poll() is None
@@ -141,8 +160,10 @@ def holds_lock(url: str) -> bool:
     return "hpsearch:coordinator" in attrs
 
 
-@pytest.mark.parametrize(("text", "seconds"), [
-    ("90", 90), ("90s", 90), ("15m", 900), ("2h", 7200), ("1h30m", 5400), ("0.5s", 0.5)])
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("90", 90), ("90s", 90), ("15m", 900), ("2h", 7200), ("1h30m", 5400), ("0.5s", 0.5)],
+)
 def test_durations(text: str, seconds: float) -> None:
     assert parse_duration(text) == seconds
 

@@ -27,8 +27,14 @@ BIN = Path(sys.executable).parent
 
 
 def hpsearch(*args: str, preexec_fn=None, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([str(BIN / "hpsearch"), *args], capture_output=True, text=True,
-                          timeout=timeout, stdin=subprocess.DEVNULL, preexec_fn=preexec_fn)
+    return subprocess.run(
+        [str(BIN / "hpsearch"), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+        preexec_fn=preexec_fn,
+    )
 
 
 def one_line_error(result: subprocess.CompletedProcess, code: int, *words: str) -> None:
@@ -55,8 +61,9 @@ def copy_of(source: Path, target: Path) -> Path:
 
 def tables(path: Path) -> list[str]:
     with contextlib.closing(sqlite3.connect(path)) as connection:
-        return sorted(r[0] for r in connection.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'table'"))
+        return sorted(
+            r[0] for r in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        )
 
 
 def dump(path: Path) -> list[str]:
@@ -76,8 +83,7 @@ def test_a_truncated_database_is_refused(tmp_path: Path, finished_db: Path) -> N
     broken = copy_of(finished_db, tmp_path / "truncated.db")
     data = broken.read_bytes()
     broken.write_bytes(data[: len(data) // 3])
-    result = hpsearch("run", str(write_tiny_study(tmp_path, trials=3)), "--storage",
-                      str(broken))
+    result = hpsearch("run", str(write_tiny_study(tmp_path, trials=3)), "--storage", str(broken))
     one_line_error(result, 1, "truncated.db")
 
 
@@ -87,8 +93,7 @@ def test_a_corrupted_database_gives_one_line(tmp_path: Path, finished_db: Path) 
     for offset in range(4096, len(data), 4096):  # scribble over every page but the first
         data[offset + 8 : offset + 64] = os.urandom(56)
     broken.write_bytes(bytes(data))
-    result = hpsearch("run", str(write_tiny_study(tmp_path, trials=3)), "--storage",
-                      str(broken))
+    result = hpsearch("run", str(write_tiny_study(tmp_path, trials=3)), "--storage", str(broken))
     one_line_error(result, 1)
 
 
@@ -101,22 +106,25 @@ def test_another_applications_database_gets_no_tables_added(tmp_path: Path) -> N
     assert tables(foreign) == ["customers"]
 
 
-@pytest.mark.parametrize(("version", "advice"), [
-    ("v3.0.0.a", "optuna storage upgrade"), ("v99.0.0", "pip install -U optuna")])
-def test_optuna_databases_of_other_schema_versions(tmp_path: Path, finished_db: Path,
-                                                   version: str, advice: str) -> None:
+@pytest.mark.parametrize(
+    ("version", "advice"),
+    [("v3.0.0.a", "optuna storage upgrade"), ("v99.0.0", "pip install -U optuna")],
+)
+def test_optuna_databases_of_other_schema_versions(
+    tmp_path: Path, finished_db: Path, version: str, advice: str
+) -> None:
     other = copy_of(finished_db, tmp_path / "other.db")
     with sqlite3.connect(other) as connection:
         connection.execute("UPDATE alembic_version SET version_num = ?", (version,))
     before = dump(other)
-    result = hpsearch("run", str(write_tiny_study(tmp_path, trials=3)), "--storage",
-                      str(other))
+    result = hpsearch("run", str(write_tiny_study(tmp_path, trials=3)), "--storage", str(other))
     one_line_error(result, 1, advice)
     assert dump(other) == before
 
 
-def test_a_full_disk_stops_with_one_line_and_loses_nothing(tmp_path: Path,
-                                                          finished_db: Path) -> None:
+def test_a_full_disk_stops_with_one_line_and_loses_nothing(
+    tmp_path: Path, finished_db: Path
+) -> None:
     db = copy_of(finished_db, tmp_path / "full.db")
     kept = fingerprint(f"sqlite:///{db}")
     big = write_tiny_study(tmp_path, trials=40, name="big")
@@ -126,8 +134,7 @@ def test_a_full_disk_stops_with_one_line_and_loses_nothing(tmp_path: Path,
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
         resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
 
-    result = hpsearch("run", str(big), "--storage", str(db), "--jobs", "1",
-                      preexec_fn=small_disk)
+    result = hpsearch("run", str(big), "--storage", str(db), "--jobs", "1", preexec_fn=small_disk)
     assert result.returncode == 1, result.stderr
     assert "full" in result.stderr or "disk" in result.stderr, result.stderr
     with sqlite3.connect(db) as connection:
@@ -141,16 +148,21 @@ def test_a_full_disk_stops_with_one_line_and_loses_nothing(tmp_path: Path,
 def test_wrong_password_or_host_never_shows_the_password(tmp_path: Path) -> None:
     url = "postgresql://postgres:Sup3rSecretPw@127.0.0.1:1/test"
     for args in (["run", str(write_tiny_study(tmp_path))], ["--debug", "studies"]):
-        command = [*args[:-1], args[-1], "--storage", url] if args[0] == "run" else \
-            [args[0], args[1], "--storage", url]
+        command = (
+            [*args[:-1], args[-1], "--storage", url]
+            if args[0] == "run"
+            else [args[0], args[1], "--storage", url]
+        )
         result = hpsearch(*command, timeout=120)
         assert result.returncode != 0
         assert "Sup3rSecretPw" not in result.stderr + result.stdout
     one_line_error(hpsearch("studies", "--storage", url), 1, "127.0.0.1")
 
 
-@pytest.mark.parametrize("name", ["it's \"quoted\"; DROP TABLE studies; --", "études ✓ 数字",
-                                  "../../escape", "with spaces"])
+@pytest.mark.parametrize(
+    "name",
+    ['it\'s "quoted"; DROP TABLE studies; --', "études ✓ 数字", "../../escape", "with spaces"],
+)
 def test_strange_study_names_are_stored_exactly(tmp_path: Path, name: str) -> None:
     path = write_tiny_study(tmp_path, trials=2, name="x")
     path.write_text(path.read_text().replace("name = 'x'", f"name = {toml_string(name)}"))
@@ -170,26 +182,32 @@ def test_dataset_paths_missing_or_of_the_wrong_shape(tmp_path: Path) -> None:
     path = write_tiny_study(tmp_path)
     missing = path.read_text().replace('dataset = "mnist-5k"', 'dataset = "nowhere.npz"')
     path.write_text(missing)
-    one_line_error(hpsearch("run", str(path), "--storage", str(tmp_path / "a.db")), 2,
-                   "data.dataset", "nowhere.npz")
+    one_line_error(
+        hpsearch("run", str(path), "--storage", str(tmp_path / "a.db")),
+        2,
+        "data.dataset",
+        "nowhere.npz",
+    )
     np.savez(tmp_path / "bad.npz", images=np.zeros((10, 3)), labels=np.zeros(7))
     path.write_text(missing.replace("nowhere.npz", "bad.npz"))
-    one_line_error(hpsearch("run", str(path), "--storage", str(tmp_path / "b.db")), 2,
-                   "bad.npz")
+    one_line_error(hpsearch("run", str(path), "--storage", str(tmp_path / "b.db")), 2, "bad.npz")
 
 
 def test_every_trial_diverging_completes_without_a_warning_flood(tmp_path: Path) -> None:
     path = write_tiny_study(tmp_path, trials=4)
-    path.write_text(path.read_text()
-                    .replace("low = 1e-3\nhigh = 0.3", "low = 1e3\nhigh = 1e5")
-                    .replace("hidden_sizes = [20]", "hidden_sizes = [100, 100]"))
+    path.write_text(
+        path.read_text()
+        .replace("low = 1e-3\nhigh = 0.3", "low = 1e3\nhigh = 1e5")
+        .replace("hidden_sizes = [20]", "hidden_sizes = [100, 100]")
+    )
     db = tmp_path / "diverge.db"
     result = hpsearch("run", str(path), "--storage", str(db), "--jobs", "1")
     assert result.returncode == 0, result.stderr
     assert "Warning" not in result.stderr and len(result.stderr.splitlines()) < 10
     study = optuna.load_study(study_name="tiny", storage=f"sqlite:///{db}")
-    first = [t for t in study.get_trials(states=(TrialState.COMPLETE,))
-             if t.user_attrs["round"] == 0]
+    first = [
+        t for t in study.get_trials(states=(TrialState.COMPLETE,)) if t.user_attrs["round"] == 0
+    ]
     assert len(first) == 4 and all(t.user_attrs["diverged"] for t in first)
 
 
@@ -201,8 +219,10 @@ def read_only_copy(tmp_path: Path, finished_db: Path):
     mount.mkdir()
     with contextlib.closing(sqlite3.connect(copy_of(finished_db, source / "done.db"))) as db:
         db.execute("PRAGMA journal_mode=DELETE")  # WAL needs a writable folder even to read
-    steps = [["mount", "--bind", str(source), str(mount)],
-             ["mount", "-o", "remount,ro,bind", str(mount)]]
+    steps = [
+        ["mount", "--bind", str(source), str(mount)],
+        ["mount", "-o", "remount,ro,bind", str(mount)],
+    ]
     for step in steps:
         if subprocess.run(step, capture_output=True).returncode != 0:
             subprocess.run(["umount", str(mount)], capture_output=True)
@@ -212,11 +232,11 @@ def read_only_copy(tmp_path: Path, finished_db: Path):
 
 
 def test_a_read_only_database_is_refused_for_runs_and_read_for_inspection(
-        tmp_path: Path, read_only_copy: Path) -> None:
+    tmp_path: Path, read_only_copy: Path
+) -> None:
     before = dump(read_only_copy)
     path = write_tiny_study(tmp_path, trials=4, name="other")
-    one_line_error(hpsearch("run", str(path), "--storage", str(read_only_copy)), 1,
-                   "read-only")
+    one_line_error(hpsearch("run", str(path), "--storage", str(read_only_copy)), 1, "read-only")
     listing = hpsearch("studies", "--storage", str(read_only_copy), "--format", "json")
     assert listing.returncode == 0, listing.stderr
     assert "tiny" in listing.stdout

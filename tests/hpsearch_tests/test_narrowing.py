@@ -25,8 +25,9 @@ def log_span(r: Range) -> tuple[float, float]:
 
 def test_shrinks_around_the_best_in_log_space() -> None:
     # The best three sit between 1e-4 and 1e-3; the rest are worse.
-    pairs = [(1e-4, 0.9), (3e-4, 0.95), (1e-3, 0.92)] + [(10 ** -(5 + i / 10), 0.1)
-                                                          for i in range(12)]
+    pairs = [(1e-4, 0.9), (3e-4, 0.95), (1e-3, 0.92)] + [
+        (10 ** -(5 + i / 10), 0.1) for i in range(12)
+    ]
     decision = narrow([LR], RANGES, outcomes(pairs), SETTINGS)
     low, high = log_span(decision.ranges["lr"])
     assert low == pytest.approx(-4 - 0.4) and high == pytest.approx(-3 + 0.4)
@@ -89,14 +90,17 @@ def test_best_trials_spanning_everything_keep_the_range() -> None:
 
 
 def test_categorical_keeps_the_choices_of_the_best_and_int_stays_integral() -> None:
-    params = [ParamSpec("optimizer", "categorical", choices=("sgd", "adam", "rmsprop")),
-              ParamSpec("batch_size", "int", low=16, high=256, log=True)]
-    ranges = {"optimizer": Range(choices=("sgd", "adam", "rmsprop")),
-              "batch_size": Range(16, 256)}
-    trials = [Outcome(0, {"optimizer": "adam", "batch_size": 50}, 0.9),
-              Outcome(1, {"optimizer": "sgd", "batch_size": 60}, 0.8),
-              Outcome(2, {"optimizer": "adam", "batch_size": 70}, 0.85),
-              Outcome(3, {"optimizer": "rmsprop", "batch_size": 200}, 0.1)]
+    params = [
+        ParamSpec("optimizer", "categorical", choices=("sgd", "adam", "rmsprop")),
+        ParamSpec("batch_size", "int", low=16, high=256, log=True),
+    ]
+    ranges = {"optimizer": Range(choices=("sgd", "adam", "rmsprop")), "batch_size": Range(16, 256)}
+    trials = [
+        Outcome(0, {"optimizer": "adam", "batch_size": 50}, 0.9),
+        Outcome(1, {"optimizer": "sgd", "batch_size": 60}, 0.8),
+        Outcome(2, {"optimizer": "adam", "batch_size": 70}, 0.85),
+        Outcome(3, {"optimizer": "rmsprop", "batch_size": 200}, 0.1),
+    ]
     decision = narrow(params, ranges, trials, SETTINGS)
     assert decision.ranges["optimizer"].choices == ("sgd", "adam")
     size = decision.ranges["batch_size"]

@@ -36,7 +36,8 @@ def test_a_run_stores_rounds_trials_curves_and_the_test_score(tmp_path: Path) ->
     rounds = read_rounds(study.user_attrs)
     assert [r.number for r in rounds] == [0, 1] and all(r.done for r in rounds)
     assert sorted(rounds[1].trial_numbers) == sorted(
-        t.number for t in trials if t.user_attrs["round"] == 1)
+        t.number for t in trials if t.user_attrs["round"] == 1
+    )
     assert rounds[1].reason.startswith("best")
     assert rounds[0].best == max(t.value for t in trials if t.user_attrs["round"] == 0)
     trial = trials[0]
@@ -80,9 +81,12 @@ def test_a_changed_study_file_is_refused_saying_what_differs(tmp_path: Path) -> 
 
 def test_diverging_trials_complete_the_study(tmp_path: Path) -> None:
     # Two 100-wide layers overflow to NaN within an epoch at these rates.
-    text = (study_file(tmp_path).read_text()
-            .replace("low = 1e-3\nhigh = 0.3", "low = 1e2\nhigh = 1e4")
-            .replace("hidden_sizes = [20]", "hidden_sizes = [100, 100]"))
+    text = (
+        study_file(tmp_path)
+        .read_text()
+        .replace("low = 1e-3\nhigh = 0.3", "low = 1e2\nhigh = 1e4")
+        .replace("hidden_sizes = [20]", "hidden_sizes = [100, 100]")
+    )
     path = tmp_path / "diverge.toml"
     path.write_text(text)
     url = f"sqlite:///{tmp_path / 'd.db'}"
@@ -105,9 +109,17 @@ def hpsearch(*args: str, **kwargs) -> subprocess.Popen:
 def test_resume_after_the_run_is_killed_keeps_every_finished_trial(tmp_path: Path) -> None:
     path = study_file(tmp_path, epochs=40, trials=8)
     url = f"sqlite:///{tmp_path / 'k.db'}"
-    process = hpsearch("run", str(path), "--storage", url, "--jobs", "2",
-                       start_new_session=True, stdout=subprocess.DEVNULL,
-                       stderr=subprocess.DEVNULL)
+    process = hpsearch(
+        "run",
+        str(path),
+        "--storage",
+        url,
+        "--jobs",
+        "2",
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 60
     finished: dict = {}
     while time.monotonic() < deadline and len(finished) < 3:
@@ -134,14 +146,17 @@ def test_resume_after_the_run_is_killed_keeps_every_finished_trial(tmp_path: Pat
 def test_cli_run_prints_the_ranking_and_json(tmp_path: Path) -> None:
     path = study_file(tmp_path)
     url = f"sqlite:///{tmp_path / 'c.db'}"
-    result = CliRunner().invoke(app, ["run", str(path), "--storage", url, "--jobs", "1",
-                                      "--json"])
+    result = CliRunner().invoke(app, ["run", str(path), "--storage", url, "--jobs", "1", "--json"])
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     assert summary["study"] == "tiny" and summary["complete"] is True
     assert len(summary["rounds"]) == 2 and summary["best"][0]["value"] > 0
-    process = subprocess.run([sys.executable, "-m", "hpsearch", "run", str(path),
-                              "--storage", url], capture_output=True, text=True, timeout=120)
+    process = subprocess.run(
+        [sys.executable, "-m", "hpsearch", "run", str(path), "--storage", url],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert process.returncode == 0, process.stderr
     assert "already complete" in process.stdout
     assert "Best-1 (val acc" in process.stdout
@@ -150,9 +165,20 @@ def test_cli_run_prints_the_ranking_and_json(tmp_path: Path) -> None:
 def test_cli_bad_study_file_is_one_line_and_exit_2(tmp_path: Path) -> None:
     path = tmp_path / "bad.toml"
     path.write_text(study_file(tmp_path).read_text().replace("rounds = 2", "rounds = 'many'"))
-    process = subprocess.run([sys.executable, "-m", "hpsearch", "run", str(path),
-                              "--storage", f"sqlite:///{tmp_path / 'x.db'}"],
-                             capture_output=True, text=True, timeout=60)
+    process = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "hpsearch",
+            "run",
+            str(path),
+            "--storage",
+            f"sqlite:///{tmp_path / 'x.db'}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert process.returncode == 2
     assert process.stderr.strip().count("\n") == 0
     assert "search.rounds" in process.stderr and "Traceback" not in process.stderr

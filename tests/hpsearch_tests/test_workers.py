@@ -23,9 +23,15 @@ from hpsearch.study_file import load_study_file
 
 
 def hpsearch(*args: str, env: dict[str, str] | None = None, **kwargs) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "hpsearch", *args],
-                            env={**os.environ, **(env or {})}, start_new_session=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs)
+    return subprocess.Popen(
+        [sys.executable, "-m", "hpsearch", *args],
+        env={**os.environ, **(env or {})},
+        start_new_session=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **kwargs,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -47,15 +53,17 @@ def coordinator_and_workers(path: Path, url: str, workers: int, jobs: int) -> No
         assert process.returncode == 0, err
 
 
-def test_coordinator_and_three_workers_on_postgres(tmp_path: Path, postgres_url: str,
-                                                   reference: dict) -> None:
+def test_coordinator_and_three_workers_on_postgres(
+    tmp_path: Path, postgres_url: str, reference: dict
+) -> None:
     path = write_tiny_study(tmp_path, epochs=30, trials=6)
     coordinator_and_workers(path, postgres_url, workers=3, jobs=0)
     assert fingerprint(postgres_url) == reference
 
 
-def test_local_jobs_and_extra_workers_share_one_sqlite_file(tmp_path: Path,
-                                                            reference: dict) -> None:
+def test_local_jobs_and_extra_workers_share_one_sqlite_file(
+    tmp_path: Path, reference: dict
+) -> None:
     path = write_tiny_study(tmp_path, epochs=30, trials=6)
     url = f"sqlite:///{tmp_path / 'shared.db'}"
     coordinator_and_workers(path, url, workers=2, jobs=4)
@@ -68,18 +76,36 @@ def test_a_second_coordinator_is_refused_while_the_first_lives(tmp_path: Path) -
     first = hpsearch("run", str(path), "--storage", url, "--jobs", "1")
     try:
         wait_for(lambda: coordinator_pid(url) == first.pid)  # the first holds the lock
-        second = subprocess.run([sys.executable, "-m", "hpsearch", "run", str(path),
-                                 "--storage", url, "--jobs", "1"],
-                                capture_output=True, text=True, timeout=60)
+        second = subprocess.run(
+            [sys.executable, "-m", "hpsearch", "run", str(path), "--storage", url, "--jobs", "1"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert second.returncode == 75, second
         assert f"pid {first.pid}" in second.stderr and "try again later" in second.stderr
     finally:
         os.killpg(first.pid, signal.SIGKILL)
         first.wait()
     # A dead coordinator does not block the next one: it runs until its own deadline.
-    third = subprocess.run([sys.executable, "-m", "hpsearch", "run", str(path), "--storage",
-                            url, "--jobs", "1", "--timeout", "2s"],
-                           capture_output=True, text=True, timeout=120)
+    third = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "hpsearch",
+            "run",
+            str(path),
+            "--storage",
+            url,
+            "--jobs",
+            "1",
+            "--timeout",
+            "2s",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert third.returncode == 124, third.stderr
 
 
@@ -104,8 +130,11 @@ def running_trials(url: str) -> list[optuna.trial.FrozenTrial]:
         study = optuna.load_study(study_name="tiny", storage=url)
     except KeyError:
         return []
-    return [t for t in study.get_trials(states=(TrialState.RUNNING,))
-            if "hpsearch:worker" in t.system_attrs]
+    return [
+        t
+        for t in study.get_trials(states=(TrialState.RUNNING,))
+        if "hpsearch:worker" in t.system_attrs
+    ]
 
 
 def test_a_worker_killed_mid_trial_is_detected_and_its_trial_rerun(tmp_path: Path) -> None:
@@ -113,14 +142,21 @@ def test_a_worker_killed_mid_trial_is_detected_and_its_trial_rerun(tmp_path: Pat
     url = f"sqlite:///{tmp_path / 'kill.db'}"
     run = hpsearch("run", str(path), "--storage", url, "--jobs", "0", "--quiet")
     victim = hpsearch("worker", "--storage", url, "--study", "tiny")
-    wait_for(lambda: any(t.system_attrs["hpsearch:worker"]["pid"] == victim.pid
-                         for t in running_trials(url)))
+    wait_for(
+        lambda: any(
+            t.system_attrs["hpsearch:worker"]["pid"] == victim.pid for t in running_trials(url)
+        )
+    )
     killed_at = time.monotonic()
     os.killpg(victim.pid, signal.SIGKILL)
     victim.wait()
     survivor = hpsearch("worker", "--storage", url, "--study", "tiny")
-    wait_for(lambda: any(t.user_attrs.get("fail_reason") == "abandoned" for t in
-                         optuna.load_study(study_name="tiny", storage=url).trials))
+    wait_for(
+        lambda: any(
+            t.user_attrs.get("fail_reason") == "abandoned"
+            for t in optuna.load_study(study_name="tiny", storage=url).trials
+        )
+    )
     assert time.monotonic() - killed_at < 5, "a dead local worker is detected by its pid"
     assert run.wait(timeout=300) == 0
     assert survivor.wait(timeout=60) == 0
@@ -134,11 +170,11 @@ def test_a_worker_killed_mid_trial_is_detected_and_its_trial_rerun(tmp_path: Pat
 
 @pytest.mark.parametrize("phase", ["enqueue", "wait", "narrow", "test"])
 def test_the_coordinator_killed_at_each_phase_resumes_losing_nothing(
-        tmp_path: Path, reference: dict, phase: str) -> None:
+    tmp_path: Path, reference: dict, phase: str
+) -> None:
     path = write_tiny_study(tmp_path, epochs=30, trials=6)
     url = f"sqlite:///{tmp_path / f'{phase}.db'}"
-    run = hpsearch("run", str(path), "--storage", url, "--jobs", "2",
-                   env={FAULT_ENV: phase})
+    run = hpsearch("run", str(path), "--storage", url, "--jobs", "2", env={FAULT_ENV: phase})
     assert run.wait(timeout=300) == -signal.SIGKILL, f"the fault point {phase} was not reached"
     os.killpg(run.pid, signal.SIGKILL)  # its workers, orphaned by the kill
     run.communicate()
@@ -148,14 +184,18 @@ def test_the_coordinator_killed_at_each_phase_resumes_losing_nothing(
     after = fingerprint(url)
     assert {k: after[k] for k in before} == before
     assert after == reference
-    rounds = [k for k in optuna.load_study(study_name="tiny", storage=url).user_attrs
-              if k.startswith("hpsearch:round:")]
+    rounds = [
+        k
+        for k in optuna.load_study(study_name="tiny", storage=url).user_attrs
+        if k.startswith("hpsearch:round:")
+    ]
     assert sorted(rounds) == ["hpsearch:round:0", "hpsearch:round:1"]
 
 
 @pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_interrupting_a_run_exits_130_or_143_and_resumes(
-        tmp_path: Path, reference: dict, signum: int, code: int) -> None:
+    tmp_path: Path, reference: dict, signum: int, code: int
+) -> None:
     path = write_tiny_study(tmp_path, epochs=30, trials=6)
     url = f"sqlite:///{tmp_path / 'int.db'}"
     run = hpsearch("run", str(path), "--storage", url, "--jobs", "2")
@@ -165,6 +205,7 @@ def test_interrupting_a_run_exits_130_or_143_and_resumes(
     assert run.returncode == code, err
     assert "Resume with: hpsearch run" in err
     study = optuna.load_study(study_name="tiny", storage=url)
-    assert not study.get_trials(states=(TrialState.RUNNING,)), "a trial was left running"
+    running = [t.number for t in study.get_trials(states=(TrialState.RUNNING,))]
+    assert not running, f"trials {running} were left running"
     summary = run_study(load_study_file(path), url, jobs=2)
     assert summary.complete and fingerprint(url) == reference

@@ -1,0 +1,41 @@
+"""Run the benchmarks (all, or those named) and write their numbers to bench-results.json.
+
+python -m tests.benchmarks                 # trainer, search, inspect
+python -m tests.benchmarks trainer         # one of them
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+from pathlib import Path
+
+from tests.benchmarks import inspect_bench, search_bench, trainer_bench
+
+BENCHMARKS = {"trainer": trainer_bench, "search": search_bench, "inspect": inspect_bench}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "names",
+        nargs="*",
+        metavar="NAME",
+        help=f"benchmarks to run: {', '.join(BENCHMARKS)} (default: all)",
+    )
+    parser.add_argument("--output", type=Path, default=Path("bench-results.json"))
+    args = parser.parse_args()
+    for name in args.names:
+        if name not in BENCHMARKS:
+            parser.error(f"unknown benchmark {name!r}; choose from {', '.join(BENCHMARKS)}")
+    results = {"machine": platform.platform(), "when": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    for name in args.names or BENCHMARKS:
+        results[name] = BENCHMARKS[name].main()
+    args.output.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"\nwrote {args.output}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,225 @@
+"""Trainer speed: the book's trial (784-100×6-10 ReLU, He, SGD, batch 100, 50 epochs, 400 train
++ 100 validation of mnist-5k), on one core.
+
+Printed, all measured in this run, medians of REPEATS interleaved runs:
+- seconds per trial (target: at most 0.25 s);
+- the matrix-multiply limit: the same trial's matrix products (same shapes, same count) alone,
+  timed with the same BLAS; achieved GFLOP/s of the trial as a fraction of that rate
+  (target: at least 70%), and of a large square product for reference;
+- the same trial in float64 (what the book's code computes in);
+- the same network, data and schedule in PyTorch 2.13.0 on the CPU with one thread, as a ratio
+  (target: hpsearch at least 1.6× faster). Needs the `bench` extra; skipped without it.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+from itertools import pairwise
+from typing import Any
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+import trainer
+
+REPEATS = 7
+SIZES = [784, 100, 100, 100, 100, 100, 100, 10]  # the book's network
+BATCH, EPOCHS = 100, 50
+BOOK = dict(
+    hidden_sizes=tuple(SIZES[1:-1]),
+    activation="relu",
+    init="he",
+    optimizer="sgd",
+    batch_size=BATCH,
+    epochs=EPOCHS,
+    lr=0.0092,
+    weight_decay=3.86e-7,
+    seed=0,
+)
+
+
+def book_split() -> trainer.Split:
+    return trainer.split(trainer.load_dataset("mnist-5k"), n_samples=500, val_fraction=0.2, seed=0)
+
+
+def trial_flops(n_train: int, n_score: int) -> float:
+    """Multiply-add FLOPs of one trial's matrix products.
+
+    Per training batch: forward x·W, backward xᵀ·dout and dout·Wᵀ (not for the first layer,
+    whose input is the data). Per epoch: a forward pass over train + validation for scoring.
+    """
+    pairs = list(pairwise(SIZES))
+    forward = sum(2 * i * o for i, o in pairs)  # per sample
+    backward = sum(2 * i * o for i, o in pairs) + sum(2 * i * o for i, o in pairs[1:])
+    return EPOCHS * (n_train * (forward + backward) + n_score * forward)
+
+
+def matmul_only(n_train: int, n_score: int, dtype: type) -> Callable[[], None]:
+    """The trial's matrix products and nothing else, on preallocated arrays."""
+    rng = np.random.default_rng(0)
+    weights = [rng.standard_normal((i, o)).astype(dtype) for i, o in pairwise(SIZES)]
+    batch = [rng.standard_normal((BATCH, s)).astype(dtype) for s in SIZES]
+    score = [rng.standard_normal((n_score, s)).astype(dtype) for s in SIZES]
+    grads = [np.empty_like(w) for w in weights]
+
+    def run() -> None:
+        for _ in range(EPOCHS):
+            for _ in range(n_train // BATCH):
+                for k, w in enumerate(weights):
+                    np.matmul(batch[k], w, out=batch[k + 1])
+                for k in reversed(range(len(weights))):
+                    np.matmul(batch[k].T, batch[k + 1], out=grads[k])
+                    if k:
+                        np.matmul(batch[k + 1], weights[k].T, out=batch[k])
+            for k, w in enumerate(weights):
+                np.matmul(score[k], w, out=score[k + 1])
+
+    return run
+
+
+def square_gflops(n: int = 1000) -> float:
+    a = np.random.default_rng(0).standard_normal((n, n)).astype(np.float32)
+    a @ a
+    started = time.perf_counter()
+    for _ in range(5):
+        a @ a
+    return 5 * 2 * n**3 / (time.perf_counter() - started) / 1e9
+
+
+def torch_trial(split: trainer.Split) -> Callable[[], None] | None:
+    """The same trial in PyTorch: same sizes, He init, SGD with L2 on weights, same schedule."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    torch.set_num_threads(1)
+    flat = [
+        np.ascontiguousarray(x.reshape(len(x), -1), dtype=np.float32)
+        for x in (split.x_train, split.x_val)
+    ]
+    x_train = torch.from_numpy(flat[0])
+    t_train = torch.from_numpy(split.t_train.astype(np.int64))
+    x_score = torch.from_numpy(np.concatenate(flat))
+    t_score = torch.from_numpy(np.concatenate([split.t_train, split.t_val]).astype(np.int64))
+    n_train = len(x_train)
+
+    def run() -> None:
+        torch.manual_seed(0)
+        layers: list[Any] = []
+        for i, o in pairwise(SIZES):
+            linear = torch.nn.Linear(i, o)
+            torch.nn.init.kaiming_normal_(linear.weight, nonlinearity="relu")
+            torch.nn.init.zeros_(linear.bias)
+            layers += [linear, torch.nn.ReLU()]
+        model = torch.nn.Sequential(*layers[:-1])
+        weights = [p for n, p in model.named_parameters() if n.endswith("weight")]
+        biases = [p for n, p in model.named_parameters() if n.endswith("bias")]
+        optimizer = torch.optim.SGD(
+            [
+                {"params": weights, "weight_decay": BOOK["weight_decay"]},
+                {"params": biases, "weight_decay": 0.0},
+            ],
+            lr=BOOK["lr"],
+        )
+        loss_fn = torch.nn.CrossEntropyLoss()
+        for _ in range(EPOCHS):
+            model.train()
+            for index in torch.randperm(len(x_train)).split(BATCH):
+                optimizer.zero_grad(set_to_none=False)
+                loss_fn(model(x_train[index]), t_train[index]).backward()
+                optimizer.step()
+            model.eval()
+            with torch.no_grad():  # what History records: loss and accuracy, train and val
+                scores = model(x_score)
+                losses = torch.nn.functional.cross_entropy(scores, t_score, reduction="none")
+                correct = scores.argmax(dim=1) == t_score
+                penalty = 0.5 * BOOK["weight_decay"] * sum(float((w * w).sum()) for w in weights)
+                for part in (slice(0, n_train), slice(n_train, None)):
+                    float(losses[part].mean()) + penalty, float(correct[part].float().mean())
+
+    return run
+
+
+def median_seconds(runs: dict[str, Callable[[], Any]]) -> dict[str, float]:
+    """Median wall time of each callable, interleaved so that machine noise hits all alike."""
+    for run in runs.values():
+        run()  # warm-up: caches, BLAS start-up
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    for _ in range(REPEATS):
+        for name, run in runs.items():
+            started = time.perf_counter()
+            run()
+            times[name].append(time.perf_counter() - started)
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
+def main() -> dict[str, Any]:
+    split = book_split()
+    n_train, n_score = len(split.x_train), len(split.x_train) + len(split.x_val)
+    config32 = trainer.TrainConfig(**BOOK)
+    config64 = trainer.TrainConfig(**BOOK, dtype="float64")
+    runs: dict[str, Callable[[], Any]] = {
+        "hpsearch float32": lambda: trainer.train(config32, split),
+        "matmul only float32": matmul_only(n_train, n_score, np.float32),
+        "hpsearch float64": lambda: trainer.train(config64, split),
+    }
+    torch_run = torch_trial(split)
+    if torch_run is not None:
+        runs["pytorch float32"] = torch_run
+    with threadpool_limits(limits=1):
+        seconds = median_seconds(runs)
+        square = square_gflops()
+    flops = trial_flops(n_train, n_score)
+    trial, limit = seconds["hpsearch float32"], seconds["matmul only float32"]
+    results: dict[str, Any] = {
+        "trial_s": round(trial, 4),
+        "matmul_limit_s": round(limit, 4),
+        "trial_gflops": round(flops / trial / 1e9, 2),
+        "matmul_gflops": round(flops / limit / 1e9, 2),
+        "fraction_of_matmul_rate": round(limit / trial, 3),
+        "square_matmul_gflops": round(square, 1),
+        "float64_s": round(seconds["hpsearch float64"], 4),
+        "repeats": REPEATS,
+    }
+    print(
+        f"\ntrainer: the book's trial ({EPOCHS} epochs, {n_train}+{n_score - n_train} samples, "
+        f"{flops / 1e9:.2f} GFLOP), 1 BLAS thread, median of {REPEATS}"
+    )
+    print(
+        f"  seconds per trial       {trial:7.3f} s   {_verdict(trial <= 0.25)} (target <= 0.25 s)"
+    )
+    print(
+        f"  matrix-multiply limit   {limit:7.3f} s   the trial's products alone, "
+        f"{results['matmul_gflops']:.1f} GFLOP/s ({square:.0f} GFLOP/s on 1000x1000)"
+    )
+    print(
+        f"  achieved                {results['trial_gflops']:7.1f} GFLOP/s = "
+        f"{limit / trial:.0%} of the matrix-multiply rate   "
+        f"{_verdict(limit / trial >= 0.70)} (target >= 70%)"
+    )
+    print(
+        f"  float64                 {seconds['hpsearch float64']:7.3f} s   "
+        f"{seconds['hpsearch float64'] / trial:.1f}x the float32 trial"
+    )
+    if torch_run is None:
+        print("  pytorch                 skipped: pip install -e '.[bench]' (make bench does)")
+    else:
+        ratio = seconds["pytorch float32"] / trial
+        results.update(
+            pytorch_s=round(seconds["pytorch float32"], 4), pytorch_ratio=round(ratio, 2)
+        )
+        print(
+            f"  pytorch 2.13 CPU, 1 thr {seconds['pytorch float32']:7.3f} s   hpsearch is "
+            f"{ratio:.2f}x faster   {_verdict(ratio >= 1.6)} (target >= 1.6x)"
+        )
+    return results
+
+
+def _verdict(ok: bool) -> str:
+    return "PASS" if ok else "MISS"
+
+
+if __name__ == "__main__":
+    main()
