@@ -69,9 +69,12 @@ def measure(path: Path, url: str, workers: int) -> dict[str, float]:
     training = statistics.median(t.user_attrs["seconds"] for t in trials)
     per_trial = span * workers / len(trials)  # worker-seconds each trial cost
     overhead = max(per_trial - training, 0.0)
+    storage = storage_ms(url)
     return {
         "trials_per_minute": len(trials) / span * 60,
         "train_s": training,
+        "storage_ms": storage,
+        "storage_fraction": storage / 1000 / training,
         "overhead_ms": overhead * 1000,
         "overhead_fraction": overhead / training,
     }
