@@ -15,6 +15,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from optuna.storages import RDBStorage
@@ -28,13 +29,19 @@ GRACE_S = 15.0
 
 
 def pid_alive(pid: int) -> bool:
+    """Whether process `pid` runs on this host. A zombie (killed, not yet reaped by its
+    parent) does not: a worker killed under a coordinator stays one until the next join."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:  # exists, owned by someone else
+        pass
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:  # no procfs (macOS), or it ended just now
         return True
-    return True
+    return stat.rpartition(")")[2].split()[0] not in ("Z", "X")
 
 
 def holder_alive(holder: dict[str, Any]) -> bool:

@@ -193,7 +193,8 @@ def _coordinate(
 
 
 def _check_workers(workers: list[BaseProcess]) -> None:
-    if workers and not any(w.is_alive() for w in workers):
+    alive = [w.is_alive() for w in workers]  # each call reaps a dead worker: no zombies
+    if workers and not any(alive):
         codes = sorted({w.exitcode for w in workers}, key=str)
         raise HpsearchError(
             f"all {len(workers)} local workers died (exit codes {codes}); "

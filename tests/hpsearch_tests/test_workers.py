@@ -17,7 +17,7 @@ import pytest
 from conftest import fingerprint, write_tiny_study
 from optuna.trial import TrialState
 
-from hpsearch.coordination import LOCK_KEY
+from hpsearch.coordination import LOCK_KEY, pid_alive
 from hpsearch.runner import FAULT_ENV, run_study
 from hpsearch.study_file import load_study_file
 
@@ -209,3 +209,15 @@ def test_interrupting_a_run_exits_130_or_143_and_resumes(
     assert not running, f"trials {running} were left running"
     summary = run_study(load_study_file(path), url, jobs=2)
     assert summary.complete and fingerprint(url) == reference
+
+
+def test_a_killed_worker_not_yet_reaped_counts_as_gone() -> None:
+    # A worker SIGKILLed under a coordinator is a zombie until the coordinator joins it;
+    # counting it alive kept its trial RUNNING forever (found by `make chaos`).
+    child = subprocess.Popen(["sleep", "60"])
+    assert pid_alive(child.pid)
+    child.kill()
+    wait_for(lambda: Path(f"/proc/{child.pid}/stat").read_text().split(")")[-1].split()[0] == "Z")
+    assert not pid_alive(child.pid), "a zombie is not a live worker"
+    child.wait()
+    assert not pid_alive(child.pid)
