@@ -237,11 +237,11 @@ def _run_round(
                 max(scores) if scores else None,
             )
         )
+        if round_number == 1 and finished:
+            _fault_point("wait")  # before `settled`: a fast round may settle at its first poll
         if settled:
             break
         check_workers()
-        if round_number == 1 and finished:
-            _fault_point("wait")
         stop.wait(POLL_S)
     else:
         return
