@@ -87,9 +87,13 @@ def run_batch(
     stop: Stop,
     observer: Observer,
     wait: bool = False,
-    on_result: Callable[[StudyResult], None] = lambda result: None,
+    on_result: Callable[[StudyResult], StudyResult] = lambda result: result,
 ) -> list[StudyResult]:
-    """Run each study file in turn; a failing study does not stop the others, a stop does."""
+    """Run each study file in turn; a failing study does not stop the others, a stop does.
+
+    `on_result` sees each study's result as it ends and returns it (changed, if what it did
+    for the study failed).
+    """
     results = []
     for path in collect_study_files(paths):
         if stop.event.is_set():  # not started: the stop is this study's outcome
@@ -100,8 +104,7 @@ def run_batch(
             )
         else:
             result = _run_one(path, url, jobs=jobs, stop=stop, observer=observer, wait=wait)
-        results.append(result)
-        on_result(result)
+        results.append(on_result(result))
     return results
 
 

@@ -154,12 +154,12 @@ def run(
                 stop=stop,
                 observer=observer,
                 wait=wait,
-                on_result=lambda result: _show_result(result, json_output, quiet),
+                on_result=lambda result: _show_result(
+                    _write_report(result, url, report) if report else result, json_output, quiet
+                ),
             )
         finally:
             observer.close()
-    if report is not None:
-        results = [_write_report(result, url, report) for result in results]
     if any(r.exit_code in (EXIT_SIGINT, EXIT_SIGTERM) for r in results):
         stderr.print(
             "hpsearch: interrupted; the studies are consistent. Resume with: "
@@ -180,17 +180,13 @@ def _write_report(result: StudyResult, url: str, folder: Path) -> StudyResult:
     try:
         report_into(url, result.summary.study_name, folder)
     except HpsearchError as error:
-        stderr.print(
-            f"hpsearch: report of {result.summary.study_name!r}: {error}",
-            highlight=False,
-            markup=False,
-            soft_wrap=True,
-        )
-        return dataclasses.replace(result, exit_code=result.exit_code or 1, error=str(error))
+        message = f"report of {result.summary.study_name!r}: {error}"
+        error_text = f"{result.error}; {message}" if result.error else message
+        return dataclasses.replace(result, exit_code=result.exit_code or 1, error=error_text)
     return result
 
 
-def _show_result(result: StudyResult, json_output: bool, quiet: bool) -> None:
+def _show_result(result: StudyResult, json_output: bool, quiet: bool) -> StudyResult:
     from hpsearch.listings import wide
     from hpsearch.render import print_summary, summary_json
 
@@ -208,13 +204,14 @@ def _show_result(result: StudyResult, json_output: bool, quiet: bool) -> None:
                 ),
                 flush=True,
             )
-        return
+        return result
     if json_output:
         print(
             json.dumps(
                 {
                     "study_file": str(result.path),
                     "exit_code": result.exit_code,
+                    "error": result.error,
                     **summary_json(result.summary),
                 }
             ),
@@ -222,6 +219,7 @@ def _show_result(result: StudyResult, json_output: bool, quiet: bool) -> None:
         )
     elif not quiet:
         print_summary(wide(stdout), result.summary)
+    return result
 
 
 @app.command()

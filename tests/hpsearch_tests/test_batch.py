@@ -78,6 +78,20 @@ def test_a_batch_from_a_cron_like_environment(tmp_path: Path) -> None:
         assert (reports / name / f"{name}-curves.png").stat().st_size > 0
 
 
+def test_a_report_that_cannot_be_written_fails_its_study_with_one_line(tmp_path: Path) -> None:
+    path = write_tiny_study(tmp_path, trials=3)
+    (tmp_path / "taken").write_text("a file, not a folder\n")
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    result = hpsearch(
+        "run", str(path), "--storage", url, "--json", "--report", str(tmp_path / "taken")
+    )
+    assert result.returncode == 1
+    line = json.loads(result.stdout)
+    assert line["complete"] and line["exit_code"] == 1 and "report of 'tiny'" in line["error"]
+    assert result.stderr.strip().splitlines()[-1].startswith("hpsearch: report of 'tiny': ")
+    assert len(fingerprint(url)) == 6, "the study itself is stored and complete"
+
+
 def test_non_interactive_output_is_one_line_per_round_and_quiet_is_silent(tmp_path: Path) -> None:
     path = write_tiny_study(tmp_path, trials=3)
     url = f"sqlite:///{tmp_path / 'out.db'}"
