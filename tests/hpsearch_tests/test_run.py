@@ -107,7 +107,7 @@ def hpsearch(*args: str, **kwargs) -> subprocess.Popen:
 
 
 def test_resume_after_the_run_is_killed_keeps_every_finished_trial(tmp_path: Path) -> None:
-    path = study_file(tmp_path, epochs=40, trials=8)
+    path = study_file(tmp_path, epochs=400, trials=8)
     url = f"sqlite:///{tmp_path / 'k.db'}"
     process = hpsearch(
         "run",
