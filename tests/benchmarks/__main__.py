@@ -12,9 +12,14 @@ import platform
 import time
 from pathlib import Path
 
-from tests.benchmarks import inspect_bench, search_bench, trainer_bench
+from tests.benchmarks import inspect_bench, scale_bench, search_bench, trainer_bench
 
-BENCHMARKS = {"trainer": trainer_bench, "search": search_bench, "inspect": inspect_bench}
+BENCHMARKS = {
+    "trainer": trainer_bench,
+    "search": search_bench,
+    "scale": scale_bench,
+    "inspect": inspect_bench,
+}
 
 
 def main() -> None:
