@@ -52,6 +52,8 @@ def col2im(
 class Convolution(Layer):
     """Filters W of shape (FN, C, FH, FW) and bias b (FN,) over (N, C, H, W) input."""
 
+    param_names, grad_names = ("W", "b"), ("dW", "db")
+
     def __init__(
         self, weight: Array, bias: Array, *, stride: int = 1, pad: int = 0, input_grad: bool = True
     ) -> None:

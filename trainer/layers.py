@@ -13,14 +13,27 @@ Array = np.ndarray
 
 
 class Layer:
-    """Base: a parameter-free layer. Subclasses set `params`, `grads` and `decay`."""
+    """Base: a parameter-free layer. Subclasses set `params`, `grads` and `decay`, and name
+    the attributes that hold them in `param_names` and `grad_names`."""
 
     params: list[Array]
     grads: list[Array]
     decay: list[bool]
+    param_names: tuple[str, ...] = ()
+    grad_names: tuple[str, ...] = ()
 
     def __init__(self) -> None:
         self.params, self.grads, self.decay = [], [], []
+
+    def bind(self, params: list[Array], grads: list[Array]) -> None:
+        """Hold `params` (given the current values) and `grads` instead: same shapes, e.g.
+        views into one flat buffer that an optimizer updates in one call."""
+        for name, old, new in zip(self.param_names, self.params, params, strict=True):
+            new[...] = old
+            setattr(self, name, new)
+        for name, new in zip(self.grad_names, grads, strict=True):
+            setattr(self, name, new)
+        self.params, self.grads = params, grads
 
     def forward(self, x: Array, *, train: bool) -> Array:
         raise NotImplementedError
@@ -34,7 +47,14 @@ class Affine(Layer):
 
     `input_grad=False` skips dx for the first layer, whose input is the data: on the book's
     784-100×6 network that is a sixth of the matrix-multiply work of a training step.
+
+    `live_inputs = k` (set by `zero_inputs_last`) says that the features after the first k
+    are zero in the training data: x may then carry only the first k (forward and backward use
+    W[:k], and dW[k:] is 0), and a full-width x multiplies W[k:] only in its rows with a
+    nonzero feature there.
     """
+
+    param_names, grad_names = ("W", "b"), ("dW", "db")
 
     def __init__(self, weight: Array, bias: Array, *, input_grad: bool = True) -> None:
         super().__init__()
@@ -42,6 +62,7 @@ class Affine(Layer):
         self.dW, self.db = np.zeros_like(weight), np.zeros_like(bias)
         self.params, self.grads, self.decay = [self.W, self.b], [self.dW, self.db], [True, False]
         self.input_grad = input_grad
+        self.live_inputs = len(weight)
         self._x: Array | None = None
         self._x_shape: tuple[int, ...] = ()
 
@@ -49,17 +70,23 @@ class Affine(Layer):
         self._x_shape = x.shape
         x = x.reshape(x.shape[0], -1)
         self._x = x
-        out = x @ self.W
+        k = self.live_inputs
+        out = x[:, :k] @ self.W[:k]
+        if x.shape[1] > k:
+            rows = np.flatnonzero(x[:, k:].any(axis=1))
+            out[rows] += x[rows, k:] @ self.W[k:]
         out += self.b
         return out
 
     def backward(self, dout: Array) -> Array:
         assert self._x is not None, "backward before forward"
-        np.matmul(self._x.T, dout, out=self.dW)
+        width = self._x.shape[1]
+        np.matmul(self._x.T, dout, out=self.dW[:width])
+        self.dW[width:] = 0
         np.sum(dout, axis=0, out=self.db)
         if not self.input_grad:
             return np.empty(0, dtype=dout.dtype)
-        return (dout @ self.W.T).reshape(self._x_shape)
+        return (dout @ self.W[:width].T).reshape(self._x_shape)
 
 
 class ReLU(Layer):
@@ -98,6 +125,8 @@ class BatchNorm(Layer):
     Training normalises with the batch statistics and updates running averages
     (`running = momentum·running + (1 - momentum)·batch`); inference uses the running ones.
     """
+
+    param_names, grad_names = ("gamma", "beta"), ("dgamma", "dbeta")
 
     def __init__(self, size: int, *, dtype: np.dtype, momentum: float = 0.9) -> None:
         super().__init__()

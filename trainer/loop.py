@@ -11,7 +11,7 @@ import numpy as np
 
 from trainer.config import EpochResult, History, TrainConfig
 from trainer.layers import softmax
-from trainer.networks import Network, build_network
+from trainer.networks import Network, build_network, zero_inputs_last
 from trainer.optimizers import Optimizer, make_optimizer
 
 if TYPE_CHECKING:
@@ -36,7 +36,9 @@ def train(
     Each epoch visits the training split once in a new random order, in minibatches of
     `config.batch_size`. After each epoch the network is scored in inference mode on the train
     and validation splits (one forward pass over both) and `on_epoch` is called with the result;
-    it may raise (e.g. to prune the trial), and the exception propagates unchanged.
+    it may raise (e.g. to prune the trial), and the exception propagates unchanged. Input
+    features that are zero in every training row are left out of the training products
+    (`zero_inputs_last`): the same numbers, up to the order of sums.
 
     A NaN or infinite loss stops training at once, and an epoch loss above DIVERGED_LOSS (the
     weights blew up) at the end of that epoch: the history is marked `diverged` and returned;
@@ -59,14 +61,18 @@ def train(
         beta1=config.beta1,
         beta2=config.beta2,
     )
-    x_train = np.ascontiguousarray(split.x_train, dtype=dtype)
-    t_train = split.t_train
-    # Train and validation are scored together: one forward pass of larger matrices.
-    x_score = np.concatenate([x_train, np.asarray(split.x_val, dtype=dtype)])
-    t_score = np.concatenate([t_train, split.t_val])
-    n_train, batch = len(x_train), config.batch_size
     history = History()
-    with np.errstate(all="ignore"):
+    n_train, batch = len(split.t_train), config.batch_size
+    skipping = zero_inputs_last(network, np.asarray(split.x_train))
+    with skipping as skipped, np.errstate(all="ignore"):
+        # Train and validation are scored together: one forward pass of larger matrices.
+        x_score = np.concatenate(
+            [_ordered(x, dtype, skipped) for x in (split.x_train, split.x_val)]
+        )
+        t_train, t_score = split.t_train, np.concatenate([split.t_train, split.t_val])
+        x_train = x_score[:n_train]
+        if skipped is not None:  # training multiplies only the live features
+            x_train = np.ascontiguousarray(x_train[:, : skipped[1]])
         for epoch in range(1, config.epochs + 1):
             finite = _train_epoch(network, optimizer, x_train, t_train, batch, rng)
             result = _score(network, x_score, t_score, n_train, epoch) if finite else None
@@ -78,10 +84,16 @@ def train(
                 on_epoch(result)
         if score_test and not history.diverged:
             history.test_accuracy = network.evaluate(
-                np.asarray(split.x_test, dtype=dtype), split.t_test
+                _ordered(split.x_test, dtype, skipped), split.t_test
             )[1]
     history.seconds = time.perf_counter() - started
     return history
+
+
+def _ordered(x: np.ndarray, dtype: np.dtype, skipped: tuple[np.ndarray, int] | None) -> np.ndarray:
+    """`x` in `dtype`, its features in the order `zero_inputs_last` gave (`skipped`)."""
+    x = np.asarray(x, dtype=dtype)
+    return x if skipped is None else x.reshape(len(x), -1)[:, skipped[0]]
 
 
 def _train_epoch(
@@ -98,7 +110,7 @@ def _train_epoch(
         index = order[start : start + batch]
         if not math.isfinite(network.gradient_step(x[index], labels[index])):
             return False
-        optimizer.update(network.params, network.grads)
+        optimizer.update([network.flat_params], [network.flat_grads])
     return True
 
 

@@ -80,6 +80,28 @@ def test_affine_forward_and_skipped_input_gradient() -> None:
     assert full.decay == [True, False]  # the weight is decayed, the bias is not
 
 
+def test_affine_with_live_inputs_skips_only_zero_features() -> None:
+    """live_inputs = k: x with only its first k features, or full x, gives what x @ W gives."""
+    rng = np.random.default_rng(7)
+    weight, bias = rng.standard_normal((10, 4)), rng.standard_normal(4)
+    x = rng.standard_normal((5, 10))
+    x[:, 6:] = 0.0
+    x[3, 8] = 2.0  # one row with a value among the skipped features
+    plain, skipping = Affine(weight, bias, input_grad=False), Affine(weight.copy(), bias.copy())
+    skipping.live_inputs = 6
+    np.testing.assert_allclose(skipping.forward(x, train=False), x @ weight + bias, rtol=1e-12)
+    zero_tail = np.delete(x, 3, axis=0)
+    out = skipping.forward(zero_tail[:, :6], train=True)
+    np.testing.assert_allclose(out, plain.forward(zero_tail, train=True), rtol=1e-12)
+    dout = rng.standard_normal(out.shape)
+    skipping.dW[...] = 1.0  # stale values must not survive backward
+    dx = skipping.backward(dout)
+    plain.backward(dout)
+    assert dx.shape == (4, 6)
+    np.testing.assert_allclose(skipping.dW, plain.dW, rtol=1e-12)
+    assert not skipping.dW[6:].any()
+
+
 @pytest.mark.parametrize(
     ("layer_type", "tolerance"), [(ReLU, PIECEWISE_LINEAR), (Sigmoid, SMOOTH), (Tanh, SMOOTH)]
 )

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Iterator
+from contextlib import nullcontext
 from dataclasses import replace
 
 import numpy as np
@@ -114,6 +115,22 @@ def test_history_fields(digits: Split) -> None:
         assert math.isfinite(result.train_loss) and math.isfinite(result.val_loss)
     # SGD on a 30-30 ReLU net learns something in 4 epochs of 240 digits.
     assert history.epochs[-1].train_loss < history.epochs[0].train_loss
+
+
+def test_skipping_always_zero_inputs_changes_only_the_order_of_sums(
+    digits: Split, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Digits' corner pixels are blank in every training image: the trainer skips them."""
+    assert not digits.x_train.reshape(len(digits.x_train), -1).any(axis=0).all()
+    config = replace(SMALL, weight_decay=0.01, dtype="float64", epochs=6)
+    skipped = trainer.train(config, digits, score_test=True)
+    monkeypatch.setattr(loop, "zero_inputs_last", lambda network, x: nullcontext())
+    full = trainer.train(config, digits, score_test=True)
+    assert skipped.test_accuracy == full.test_accuracy
+    for a, b in zip(skipped.epochs, full.epochs, strict=True):
+        assert (a.train_accuracy, a.val_accuracy) == (b.train_accuracy, b.val_accuracy)
+        assert a.train_loss == pytest.approx(b.train_loss, rel=1e-10)
+        assert a.val_loss == pytest.approx(b.val_loss, rel=1e-10)
 
 
 def test_epoch_results_score_the_network_in_inference_mode(

@@ -200,6 +200,29 @@ def test_multi_layer_net_structure() -> None:
     assert [type(layer) for layer in plain.layers] == [Affine, Sigmoid, Affine]
 
 
+def test_params_and_grads_are_views_of_one_flat_array_weights_first() -> None:
+    """The optimizer updates flat_params in one call: every layer must see the update."""
+    rng = np.random.default_rng(0)
+    w1, w2 = rng.standard_normal((12, 6)), rng.standard_normal((6, 5))
+    b1, b2 = rng.standard_normal(6), rng.standard_normal(5)
+    layers = [Affine(w1.copy(), b1.copy()), BatchNorm(6, dtype=w1.dtype), ReLU(),
+              Affine(w2.copy(), b2.copy())]  # fmt: skip
+    network = Network(layers, weight_decay=0.1, weight_decay_kind="l2")
+    ones, zeros = np.ones(6), np.zeros(6)
+    for p, expected in zip(network.params, [w1, b1, ones, zeros, w2, b2], strict=True):
+        np.testing.assert_array_equal(p, expected)  # binding kept the values
+    np.testing.assert_array_equal(network.decayed_params, np.concatenate([w1.ravel(), w2.ravel()]))
+    assert network.flat_params.size == sum(p.size for p in network.params)
+    assert all(np.shares_memory(p, network.flat_params) for p in network.params)
+    assert all(np.shares_memory(g, network.flat_grads) for g in network.grads)
+    network.gradient_step(rng.standard_normal((7, 12)), rng.integers(0, 5, 7))
+    grads = [g.copy() for g in network.grads]
+    assert all(g.any() for g in grads)
+    network.flat_params -= 0.5 * network.flat_grads
+    for p, before, g in zip(network.params, [w1, b1, ones, zeros, w2, b2], grads, strict=True):
+        np.testing.assert_array_equal(p, before - 0.5 * g)
+
+
 def test_evaluate_scores_in_inference_mode() -> None:
     config = TrainConfig(hidden_sizes=(10,), dropout_rate=0.5, dtype="float64")
     network = multi_layer_net(config, 4, 3, np.random.default_rng(0))
