@@ -192,32 +192,12 @@ def _show_result(result: StudyResult, json_output: bool, quiet: bool) -> StudyRe
 
     if result.error:
         stderr.print(f"hpsearch: {result.error}", highlight=False, markup=False, soft_wrap=True)
-    if result.summary is None:
-        if json_output:
-            print(
-                json.dumps(
-                    {
-                        "study_file": str(result.path),
-                        "exit_code": result.exit_code,
-                        "error": result.error,
-                    }
-                ),
-                flush=True,
-            )
-        return result
     if json_output:
-        print(
-            json.dumps(
-                {
-                    "study_file": str(result.path),
-                    "exit_code": result.exit_code,
-                    "error": result.error,
-                    **summary_json(result.summary),
-                }
-            ),
-            flush=True,
-        )
-    elif not quiet:
+        summary = summary_json(result.summary) if result.summary is not None else {}
+        record = {"study_file": str(result.path), "exit_code": result.exit_code}
+        record |= {"error": result.error, **summary}
+        print(json.dumps(record), flush=True)
+    elif result.summary is not None and not quiet:
         print_summary(wide(stdout), result.summary)
     return result
 

@@ -21,52 +21,24 @@ import time
 import uuid
 from pathlib import Path
 
-import optuna
 import sqlalchemy
-from optuna.trial import TrialState
+
+from tests.hpsearch_tests.conftest import fingerprint as study_fingerprint
+from tests.hpsearch_tests.conftest import write_tiny_study
 
 HPSEARCH = [sys.executable, "-m", "hpsearch"]
 POSTGRES = os.environ.get(
     "HPSEARCH_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
-STUDY = """name = "chaos"
-seed = 11
-[data]
-dataset = "mnist-5k"
-n_samples = 300
-[train]
-hidden_sizes = [20]
-epochs = 60
-[search]
-rounds = 2
-trials_per_round = 6
-min_top = 2
-[search.params.lr]
-low = 1e-3
-high = 0.3
-log = true
-[search.params.weight_decay]
-low = 1e-8
-high = 1e-4
-log = true
-"""
-PLANNED = 12
+PLANNED = 12  # the study: 2 rounds of 6 trials of a 20-unit network, 60 epochs each
 
 
 def fingerprint(url: str) -> dict[tuple[int, int], tuple]:
-    """(round, index) -> (params, value, curve); raises if a place finished twice."""
+    """(round, index) -> (params, value, curve), {} before the study exists."""
     try:
-        study = optuna.load_study(study_name="chaos", storage=url)
+        return study_fingerprint(url, "chaos")
     except KeyError:
         return {}
-    result: dict[tuple[int, int], tuple] = {}
-    for trial in study.get_trials(states=(TrialState.COMPLETE,)):
-        key = (trial.user_attrs["round"], trial.user_attrs["index"])
-        if key in result:
-            raise AssertionError(f"place {key} finished twice")
-        curve = tuple(trial.intermediate_values[s] for s in sorted(trial.intermediate_values))
-        result[key] = (tuple(sorted(trial.params.items())), trial.value, curve)
-    return result
 
 
 def run(study: Path, url: str) -> subprocess.Popen:
@@ -183,8 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     random.seed(args.seed)
     with tempfile.TemporaryDirectory(prefix="hpsearch-chaos-") as name:
         folder = Path(name)
-        study = folder / "chaos.toml"
-        study.write_text(STUDY)
+        study = write_tiny_study(folder, epochs=60, trials=PLANNED // 2, name="chaos")
         started = time.monotonic()
         clean = subprocess.run(
             [
