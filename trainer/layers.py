@@ -83,7 +83,8 @@ class Affine(Layer):
         width = self._x.shape[1]
         np.matmul(self._x.T, dout, out=self.dW[:width])
         self.dW[width:] = 0
-        np.sum(dout, axis=0, out=self.db)
+        # A column sum as a product with ones: BLAS runs it several times faster than np.sum.
+        np.matmul(np.ones(len(dout), dtype=dout.dtype), dout, out=self.db)
         if not self.input_grad:
             return np.empty(0, dtype=dout.dtype)
         return (dout @ self.W[:width].T).reshape(self._x_shape)
@@ -197,11 +198,17 @@ class Dropout(Layer):
 
 
 def softmax(x: Array) -> Array:
-    """Row-wise softmax of (N, C) scores, shifted by the row maximum for stability."""
-    shifted = x - x.max(axis=1, keepdims=True)
-    exp = np.exp(shifted)
-    exp /= exp.sum(axis=1, keepdims=True)
-    return exp
+    """Row-wise softmax of (N, C) scores, shifted by the row maximum for stability.
+
+    Computed on a C×N copy: NumPy reduces a short last axis row by row, which for 10 classes
+    costs several times the arithmetic; reducing over the first axis runs along all N at once.
+    The result is that copy transposed back (Fortran-ordered).
+    """
+    exp = x.T.copy()
+    exp -= exp.max(axis=0)
+    np.exp(exp, out=exp)
+    exp /= exp.sum(axis=0)
+    return exp.T
 
 
 def cross_entropy(probabilities: Array, labels: Array) -> float:
@@ -212,15 +219,30 @@ def cross_entropy(probabilities: Array, labels: Array) -> float:
 
 
 class SoftmaxWithLoss:
-    """Softmax followed by cross-entropy; `backward` gives d(mean loss)/d(scores)."""
+    """Softmax followed by cross-entropy; `backward` gives d(mean loss)/d(scores).
+
+    `gradient` is the training step's shortcut: the same gradient without the loss, which a
+    training step would only check for finiteness.
+    """
 
     def forward(self, x: Array, labels: Array) -> float:
         self._y, self._labels = softmax(x), labels
         return cross_entropy(self._y, labels)
 
     def backward(self) -> Array:
-        n = self._labels.shape[0]
-        dx = self._y.copy()
-        dx[np.arange(n), self._labels] -= 1
-        dx /= n
-        return dx
+        return _softmax_loss_gradient(self._y.copy(), self._labels)
+
+    def gradient(self, x: Array, labels: Array) -> Array | None:
+        """d(mean loss)/d(scores), or None where the loss would not be finite: a score that is
+        NaN or infinite turns its whole row of the softmax into NaN (the loss itself is finite
+        otherwise, thanks to its 1e-7 guard)."""
+        y = softmax(x)
+        return _softmax_loss_gradient(y, labels) if np.isfinite(y[:, 0]).all() else None
+
+
+def _softmax_loss_gradient(y: Array, labels: Array) -> Array:
+    """(y - onehot(labels)) / N, computed in y."""
+    n = labels.shape[0]
+    y[np.arange(n), labels] -= 1
+    y /= n
+    return y

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -108,7 +107,7 @@ def _train_epoch(
     order = rng.permutation(len(x))
     for start in range(0, len(x), batch):
         index = order[start : start + batch]
-        if not math.isfinite(network.gradient_step(x[index], labels[index])):
+        if not network.gradient_step(x[index], labels[index]):
             return False
         optimizer.update([network.flat_params], [network.flat_grads])
     return True

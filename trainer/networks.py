@@ -77,21 +77,22 @@ class Network:
         """Mean cross-entropy on (x, labels) plus the weight penalty."""
         return self.head.forward(self.scores(x, train=train), labels) + self.penalty()
 
-    def gradient_step(self, x: Array, labels: Array) -> float:
+    def gradient_step(self, x: Array, labels: Array) -> bool:
         """Forward and backward in training mode, filling `grads`.
 
-        Returns the data loss without the penalty: the caller needs only its finiteness per
-        step, and the penalty costs a pass over every weight.
+        Returns False, leaving `grads` as they were, where the loss is not finite (a score
+        overflowed): the training has diverged. The loss itself is not computed.
         """
-        data_loss = self.head.forward(self.scores(x, train=True), labels)
-        dout = self.head.backward()
+        dout = self.head.gradient(self.scores(x, train=True), labels)
+        if dout is None:
+            return False
         for layer in reversed(self.layers):
             dout = layer.backward(dout)
         if self.weight_decay:
             weights = self.decayed_params
             l2 = self.weight_decay_kind == "l2"
             self.decayed_grads += self.weight_decay * (weights if l2 else np.sign(weights))
-        return data_loss
+        return True
 
     def evaluate(self, x: Array, labels: Array) -> tuple[float, float]:
         """(loss, accuracy) in inference mode, the loss including the penalty."""

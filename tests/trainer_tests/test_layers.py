@@ -234,6 +234,33 @@ def test_softmax_with_loss_gradient() -> None:
     assert error < 1e-5
 
 
+def test_softmax_with_loss_training_gradient_matches_backward() -> None:
+    rng = np.random.default_rng(9)
+    scores = rng.standard_normal((6, 5)).astype(np.float32) * 10
+    labels = rng.integers(0, 5, size=6)
+    head = SoftmaxWithLoss()
+    head.forward(scores, labels)
+    gradient = head.gradient(scores, labels)
+    assert gradient is not None
+    np.testing.assert_array_equal(gradient, head.backward())
+    # -inf leaves a finite softmax (p = 0) and a finite guarded loss: no divergence.
+    scores[0, 1] = -np.inf
+    assert head.gradient(scores, labels) is not None
+
+
+@pytest.mark.parametrize("bad", [np.inf, np.nan, "row of -inf"])
+def test_softmax_with_loss_training_gradient_is_none_where_the_loss_is_not(bad: object) -> None:
+    scores = np.zeros((3, 4))
+    if bad == "row of -inf":
+        scores[1] = -np.inf
+    else:
+        scores[1, 2] = bad
+    labels = np.array([0, 1, 2])
+    with np.errstate(invalid="ignore"):
+        assert not np.isfinite(SoftmaxWithLoss().forward(scores, labels))
+        assert SoftmaxWithLoss().gradient(scores, labels) is None
+
+
 def test_softmax_and_cross_entropy_values() -> None:
     scores = np.array([[1000.0, 1000.0, 999.0], [0.0, 0.0, 0.0]])  # huge scores must not overflow
     with warnings.catch_warnings():

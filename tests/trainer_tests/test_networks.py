@@ -183,6 +183,18 @@ def test_penalty_gradient_is_on_weights_only(kind: str) -> None:
                 np.testing.assert_array_equal(difference, 0.0)
 
 
+def test_gradient_step_reports_a_non_finite_loss_and_keeps_the_gradients() -> None:
+    network = build_decayed_net("l2", 0.1)
+    rng = np.random.default_rng(8)
+    x, labels = rng.standard_normal((8, 6)), rng.integers(0, 3, size=8)
+    assert network.gradient_step(x, labels) is True
+    before = network.flat_grads.copy()
+    x[3, 0] = np.inf  # its scores become inf - inf = NaN
+    with np.errstate(invalid="ignore"):
+        assert network.gradient_step(x, labels) is False
+    np.testing.assert_array_equal(network.flat_grads, before)
+
+
 def test_multi_layer_net_structure() -> None:
     config = TrainConfig(hidden_sizes=(8, 6), activation="tanh", batch_norm=True, dropout_rate=0.5)
     network = build_network(config, (1, 3, 4), 5, np.random.default_rng(0))
