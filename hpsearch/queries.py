@@ -202,14 +202,16 @@ def trial_state(trial: FrozenTrial) -> str:
 
 
 def trial_row(trial: FrozenTrial, param_names: list[str]) -> dict[str, Any]:
-    """One line of `hpsearch trials`: parameters, round, state, final accuracies, cost."""
+    """One line of `hpsearch trials`: parameters (a waiting trial's enqueued ones), round,
+    state, final accuracies, cost."""
     train = trial.user_attrs.get("train_accuracy") or []
     value = trial.value if trial.state in FINISHED else None
+    params = trial.params or trial.system_attrs.get("fixed_params", {})
     return {
         "number": trial.number,
         "round": trial.user_attrs.get("round"),
         "state": trial_state(trial),
-        "params": {name: trial.params.get(name) for name in param_names},
+        "params": {name: params.get(name) for name in param_names},
         "val_accuracy": value,
         "train_accuracy": train[-1] if train else None,
         "epochs_run": trial.user_attrs.get("epochs_run"),

@@ -429,6 +429,14 @@ def test_a_study_being_run_reads_as_running_then_interrupted(tmp_path: Path) -> 
     assert seen["trials"]["complete"] < 10
     after = json.loads(ok("studies", "-s", url, "-f", "json"))[0]
     assert after["state"] == "interrupted", (after, run.stderr.read() if run.stderr else "")
+    # The round's unclaimed trials wait with the parameters they were enqueued with.
+    waiting = json.loads(ok("trials", "live", "-s", url, "--state", "waiting", "-f", "json"))
+    enqueued = {
+        t.number: t.system_attrs["fixed_params"]
+        for t in stored(url, "live").get_trials(states=(TrialState.WAITING,))
+    }
+    assert waiting and {r["number"]: r["params"] for r in waiting} == enqueued
+    assert all(None not in r["params"].values() for r in waiting)
 
 
 @pytest.mark.postgres
