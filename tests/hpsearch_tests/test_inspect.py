@@ -429,11 +429,14 @@ def test_a_study_being_run_reads_as_running_then_interrupted(tmp_path: Path) -> 
     assert seen["trials"]["complete"] < 10
     after = json.loads(ok("studies", "-s", url, "-f", "json"))[0]
     assert after["state"] == "interrupted", (after, run.stderr.read() if run.stderr else "")
-    # The round's unclaimed trials wait with the parameters they were enqueued with.
+    # Unclaimed trials wait with the parameters they were enqueued with. Whether the stop left
+    # any depends on its timing: enqueue one more as the coordinator does.
+    study = stored(url, "live")
+    study.enqueue_trial({"lr": 0.01, "weight_decay": 1e-5}, user_attrs={"round": 0})
     waiting = json.loads(ok("trials", "live", "-s", url, "--state", "waiting", "-f", "json"))
     enqueued = {
         t.number: t.system_attrs["fixed_params"]
-        for t in stored(url, "live").get_trials(states=(TrialState.WAITING,))
+        for t in study.get_trials(states=(TrialState.WAITING,))
     }
     assert waiting and {r["number"]: r["params"] for r in waiting} == enqueued
     assert all(None not in r["params"].values() for r in waiting)
