@@ -3,14 +3,33 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import optuna
 import pytest
 import sqlalchemy
 from optuna.trial import TrialState
+
+BIN = Path(sys.executable).parent  # this environment's console scripts
+
+
+def hpsearch(*args: str, timeout: float = 300, **kwargs: Any) -> subprocess.CompletedProcess[str]:
+    """The installed `hpsearch` command run to its end, as a scheduler would run it: no
+    terminal on stdin, output captured as text. `kwargs` go to `subprocess.run` (cwd, env...)."""
+    return subprocess.run(
+        [str(BIN / "hpsearch"), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+        **kwargs,
+    )
+
 
 TINY = """
 name = "tiny"

@@ -3,36 +3,19 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import optuna
 import pytest
-from conftest import fingerprint, write_tiny_study
+from conftest import BIN, fingerprint, hpsearch, write_tiny_study
 from optuna.trial import TrialState
 
 from hpsearch.batch import parse_duration
 from hpsearch.errors import UsageError
 from hpsearch.runner import run_study
 from hpsearch.study_file import load_study_file
-
-BIN = Path(sys.executable).parent
-
-
-def hpsearch(
-    *args: str, env: dict[str, str] | None = None, timeout: float = 300
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(BIN / "hpsearch"), *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        stdin=subprocess.DEVNULL,
-        env=env if env is not None else os.environ.copy(),
-    )
 
 
 def three_studies(folder: Path) -> Path:

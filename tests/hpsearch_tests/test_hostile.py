@@ -11,30 +11,16 @@ import resource
 import signal
 import sqlite3
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import optuna
 import pytest
-from conftest import fingerprint, write_tiny_study
+from conftest import fingerprint, hpsearch, write_tiny_study
 from optuna.trial import TrialState
 
 from hpsearch.runner import run_study
 from hpsearch.study_file import load_study_file
-
-BIN = Path(sys.executable).parent
-
-
-def hpsearch(*args: str, preexec_fn=None, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [str(BIN / "hpsearch"), *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        stdin=subprocess.DEVNULL,
-        preexec_fn=preexec_fn,
-    )
 
 
 def one_line_error(result: subprocess.CompletedProcess, code: int, *words: str) -> None:

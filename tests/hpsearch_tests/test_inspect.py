@@ -10,7 +10,6 @@ import json
 import signal
 import sqlite3
 import subprocess
-import sys
 import time
 import tomllib
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from typing import Any
 import matplotlib.image
 import optuna
 import pytest
+from conftest import BIN, hpsearch
 from optuna.trial import FrozenTrial, TrialState
 from typer.testing import CliRunner, Result
 
@@ -30,7 +30,6 @@ from hpsearch.report import report_into, safe_name, spec_toml
 from hpsearch.study_file import parse_study
 from trainer import TrainConfig
 
-BIN = Path(sys.executable).parent
 TINY = """
 name = "tiny"
 seed = 1
@@ -78,12 +77,6 @@ class Studies:
     url: str
     path: Path
     folder: Path
-
-
-def hpsearch(*args: str, **kwargs: Any) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(BIN / "hpsearch"), *args], capture_output=True, text=True, timeout=120, **kwargs
-    )
 
 
 @pytest.fixture(scope="module")
