@@ -21,7 +21,7 @@ from typing import Any
 from optuna.storages import RDBStorage
 
 from hpsearch.errors import StudyHeldError
-from hpsearch.storage import claim_study, release_study
+from hpsearch.writes import claim_study, release_study
 
 LOCK_KEY = "hpsearch:coordinator"
 BEAT_S = 2.0

@@ -6,19 +6,19 @@ import contextlib
 import os
 import socket
 import threading
-import time
 from functools import lru_cache
 from typing import Any
 
 import optuna
 from optuna.storages import RDBStorage
-from optuna.trial import FrozenTrial, TrialState
+from optuna.trial import TrialState
 
 import trainer
 from hpsearch.records import RoundRecord
-from hpsearch.space import distribution
-from hpsearch.storage import finish_trial, start_trial, with_retries
+from hpsearch.space import distributions
+from hpsearch.storage import with_retries
 from hpsearch.study_file import StudySpec
+from hpsearch.writes import ClaimedTrial, finish_trial, record_params
 
 WORKER_KEY = "hpsearch:worker"
 
@@ -46,6 +46,11 @@ def _cached_split(
     )
 
 
+def worker_identity() -> dict[str, Any]:
+    """This process: its host and pid, stored with the trials it runs."""
+    return {"host": socket.gethostname(), "pid": os.getpid()}
+
+
 def load_split(spec: StudySpec) -> trainer.Split:
     """The study's train/validation/test split: the same for every trial (study seed)."""
     return _cached_split(
@@ -60,34 +65,27 @@ def load_split(spec: StudySpec) -> trainer.Split:
 
 def run_trial(
     storage: RDBStorage,
-    trial: FrozenTrial,
+    trial: ClaimedTrial,
     spec: StudySpec,
     record: RoundRecord,
     stop: threading.Event,
 ) -> TrialState:
     """Train a claimed (RUNNING) trial and store everything it produced in one write.
 
-    The enqueued parameters are recorded with the round's distributions first, so Optuna's
-    tools show them while the trial runs. A diverged run is a finished trial with value 0.0
-    and `diverged` set. A stop request ends the run at the next epoch: the trial is marked
-    failed ("interrupted") and the coordinator queues it again.
+    A diverged run is a finished trial with value 0.0 and `diverged` set. A stop request
+    ends the run at the next epoch: the trial is marked failed ("interrupted") and the
+    coordinator queues it again. A trial queued by an older hpsearch, without its parameters
+    as Optuna params, gets them recorded first.
     """
-    identity = {"host": socket.gethostname(), "pid": os.getpid()}
-    params = dict(trial.system_attrs["fixed_params"])
-    distributions = {p.name: distribution(p, record.ranges[p.name]) for p in spec.params}
-    owner = {WORKER_KEY: {**identity, "since": time.time()}}
-    with_retries(
-        lambda: start_trial(
-            storage,
-            trial._trial_id,
-            params=params,
-            distributions=distributions,
-            system_attrs=owner,
-        ),
-        "start a trial",
-    )
+    identity = worker_identity()
+    if not trial.params_stored:
+        dists = distributions(spec.params, record.ranges)
+        with_retries(
+            lambda: record_params(storage, trial.trial_id, trial.params, dists),
+            "record a trial's parameters",
+        )
     try:
-        config = spec.train_config(params, seed=int(trial.user_attrs["seed"]))
+        config = spec.train_config(trial.params, seed=int(trial.user_attrs["seed"]))
 
         def epoch_done(_: trainer.EpochResult) -> None:
             if stop.is_set():
@@ -95,12 +93,12 @@ def run_trial(
 
         history = trainer.train(config, load_split(spec), epoch_done)
     except Interrupted:
-        _fail(storage, trial._trial_id, "interrupted", identity)
+        _fail(storage, trial.trial_id, "interrupted", identity)
         return TrialState.FAIL
     except Exception as error:  # a bug or a resource failure in this trial, not the worker
         _fail(
             storage,
-            trial._trial_id,
+            trial.trial_id,
             "error",
             {**identity, "error": f"{type(error).__name__}: {error}"[:500]},
         )
@@ -110,7 +108,7 @@ def run_trial(
     result.pop("test_accuracy")
     _store(
         storage,
-        trial._trial_id,
+        trial.trial_id,
         state=TrialState.COMPLETE,
         value=history.val_accuracy,
         intermediate_values=val_curve,

@@ -41,7 +41,7 @@ from hpsearch.records import (
     summarize,
     write_round,
 )
-from hpsearch.space import initial_ranges, round_generator, sample, trial_seed
+from hpsearch.space import distributions, initial_ranges, round_generator, sample, trial_seed
 from hpsearch.storage import open_storage, redact, storage_failure, with_retries
 from hpsearch.study_file import StudySpec
 from hpsearch.worker import fail_abandoned, open_worker_storage, spawn_workers, stop_workers
@@ -224,7 +224,7 @@ def _run_round(
     )
     while not stop.is_set():
         trials, settled = with_retries(
-            lambda: _check_round(study, storage, spec, round_number, params), "follow the round"
+            lambda: _check_round(study, storage, spec, record, params), "follow the round"
         )
         finished = finished_by_index(trials)
         scores = [s for s in (score(t) for t in finished.values()) if s is not None]
@@ -254,12 +254,12 @@ def _check_round(
     study: optuna.Study,
     storage: Any,
     spec: StudySpec,
-    round_number: int,
+    record: RoundRecord,
     params: list[dict[str, Any]],
 ) -> tuple[list[FrozenTrial], bool]:
     fail_abandoned(study, storage)
-    trials = round_trials(study.get_trials(deepcopy=False), round_number)
-    return trials, _enqueue_missing(study, spec, round_number, params, trials)
+    trials = round_trials(study.get_trials(deepcopy=False), record.number)
+    return trials, _enqueue_missing(study, spec, record, params, trials)
 
 
 def _plan_round(
@@ -287,11 +287,15 @@ def _plan_round(
 def _enqueue_missing(
     study: optuna.Study,
     spec: StudySpec,
-    round_number: int,
+    record: RoundRecord,
     params: list[dict[str, Any]],
     trials: list[FrozenTrial],
 ) -> bool:
     """Queue every place of the round with no live or finished trial; True if all settled.
+
+    A queued trial carries its parameters with the round's distributions (Optuna's params,
+    as Optuna's tools show them) as well as Optuna's `fixed_params`: its worker then has
+    nothing to write before training.
 
     A place is settled when it has a finished trial, or when its trials failed with errors
     more than `retries` times. Trials abandoned by a dead worker or interrupted are retried
@@ -311,16 +315,21 @@ def _enqueue_missing(
         settled = False
         if any(t.state in (TrialState.WAITING, TrialState.RUNNING) for t in attempts):
             continue
-        study.enqueue_trial(
-            values,
-            user_attrs={
-                "round": round_number,
-                "index": index,
-                "attempt": len(attempts),
-                "seed": trial_seed(spec.seed, round_number, index),
-            },
+        study.add_trial(
+            optuna.trial.create_trial(
+                state=TrialState.WAITING,
+                params=values,
+                distributions=distributions(spec.params, record.ranges),
+                system_attrs={"fixed_params": values},
+                user_attrs={
+                    "round": record.number,
+                    "index": index,
+                    "attempt": len(attempts),
+                    "seed": trial_seed(spec.seed, record.number, index),
+                },
+            )
         )
-        if round_number == 1 and index == len(params) // 2:
+        if record.number == 1 and index == len(params) // 2:
             _fault_point("enqueue")
     return settled
 

@@ -69,6 +69,11 @@ def distribution(param: ParamSpec, current: Range) -> BaseDistribution:
     return FloatDistribution(float(current.low), float(current.high), log=param.log)  # type: ignore[arg-type]
 
 
+def distributions(params: tuple[ParamSpec, ...], ranges: Ranges) -> dict[str, BaseDistribution]:
+    """The Optuna distribution of every parameter within the round's `ranges`."""
+    return {p.name: distribution(p, ranges[p.name]) for p in params}
+
+
 def round_generator(seed: int, round_number: int) -> np.random.Generator:
     """The Generator that samples round `round_number`: fixed by the study seed and the round."""
     return np.random.default_rng([seed, round_number, 0x5EA5C4])

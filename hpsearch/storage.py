@@ -1,4 +1,4 @@
-"""The only place that builds storage URLs, engines, SQLite pragmas, and writes SQL.
+"""Storage URLs, engines, SQLite pragmas, and retries while a database is away.
 
 SQLite runs in WAL mode with `synchronous=NORMAL` and a busy timeout, and every write
 transaction starts with BEGIN IMMEDIATE, so several local processes queue for the write lock
@@ -10,24 +10,18 @@ not a crash.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import sqlite3
 import time
 import warnings
 from collections.abc import Callable
-from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import quote
 
 import optuna
 import sqlalchemy
-from optuna.distributions import BaseDistribution
 from optuna.storages import RDBStorage
-from optuna.storages._rdb import models
-from optuna.storages._rdb.storage import _create_scoped_session
-from optuna.trial import TrialState
 from sqlalchemy.engine import URL, make_url
 
 from hpsearch.errors import StorageError
@@ -270,130 +264,6 @@ def _begin_immediate(connection: sqlalchemy.Connection) -> None:
 
 def _begin_deferred(connection: sqlalchemy.Connection) -> None:
     connection.exec_driver_sql("BEGIN")
-
-
-def oldest_waiting_trial_id(storage: RDBStorage, study_id: int) -> int | None:
-    """The id of the study's waiting trial with the lowest number, reading only that id.
-
-    Optuna's `get_all_trials(states=WAITING)` loads every waiting trial with its attributes:
-    the claim of each trial of a round would cost time in proportion to the round's size.
-    """
-    model = models.TrialModel
-    with _create_scoped_session(storage.scoped_session) as session:
-        return session.scalar(
-            sqlalchemy.select(model.trial_id)
-            .where(model.study_id == study_id, model.state == TrialState.WAITING)
-            .order_by(model.number)
-            .limit(1)
-        )
-
-
-def start_trial(
-    storage: RDBStorage,
-    trial_id: int,
-    *,
-    params: dict[str, Any],
-    distributions: dict[str, BaseDistribution],
-    system_attrs: dict[str, Any],
-) -> None:
-    """Record a claimed trial's parameters and its worker's identity in one transaction."""
-    with _create_scoped_session(storage.scoped_session) as session:
-        for name, value in params.items():
-            dist = distributions[name]
-            storage._set_trial_param_without_commit(
-                session, trial_id, name, dist.to_internal_repr(value), dist
-            )
-        for key, attr in system_attrs.items():
-            storage._set_trial_attr_without_commit(
-                session, models.TrialSystemAttributeModel, trial_id, key, attr
-            )
-
-
-def finish_trial(
-    storage: RDBStorage,
-    trial_id: int,
-    *,
-    state: TrialState,
-    value: float | None,
-    intermediate_values: list[float],
-    user_attrs: dict[str, Any],
-) -> None:
-    """Store a trial's curves, attributes, value and final state in ONE transaction.
-
-    Optuna writes each reported value and attribute in its own transaction; a trial of 50
-    epochs would cost 50 commits, and a crash between them would leave a half-written trial.
-    Here it is all or nothing, through Optuna's own models (its schema stays the contract).
-    """
-    with _create_scoped_session(storage.scoped_session) as session:
-        trial = models.TrialModel.find_or_raise_by_id(trial_id, session, for_update=True)
-        # Optuna's models are untyped SQLAlchemy columns.
-        storage.check_trial_is_updatable(trial_id, trial.state)  # type: ignore[arg-type]
-        for step, intermediate in enumerate(intermediate_values, start=1):
-            stored, kind = models.TrialIntermediateValueModel.intermediate_value_to_stored_repr(
-                intermediate
-            )
-            session.add(
-                models.TrialIntermediateValueModel(
-                    trial_id=trial_id,
-                    step=step,
-                    intermediate_value=stored,
-                    intermediate_value_type=kind,
-                )
-            )
-        for key, attr in user_attrs.items():
-            session.add(
-                models.TrialUserAttributeModel(
-                    trial_id=trial_id, key=key, value_json=json.dumps(attr)
-                )
-            )
-        if value is not None:
-            stored_value, value_type = models.TrialValueModel.value_to_stored_repr(value)
-            session.add(
-                models.TrialValueModel(
-                    trial_id=trial_id, objective=0, value=stored_value, value_type=value_type
-                )
-            )
-        trial.state = state
-        trial.datetime_complete = datetime.now()
-
-
-def claim_study(
-    storage: RDBStorage,
-    study_id: int,
-    key: str,
-    owner: dict[str, Any],
-    is_live: Callable[[dict[str, Any]], bool],
-) -> dict[str, Any] | None:
-    """Atomically take the study attribute `key` as a lock for `owner`.
-
-    Returns None when taken, or the current holder when `is_live(holder)` says it is still
-    alive. The study row is locked for the transaction (FOR UPDATE on PostgreSQL; BEGIN
-    IMMEDIATE serialises SQLite), so two claimants never both win.
-    """
-    with _create_scoped_session(storage.scoped_session) as session:
-        study = models.StudyModel.find_or_raise_by_id(study_id, session, for_update=True)
-        attribute = models.StudySystemAttributeModel.find_by_study_and_key(study, key, session)
-        holder = json.loads(str(attribute.value_json)) if attribute is not None else None
-        if holder and holder.get("token") != owner["token"] and is_live(holder):
-            return holder
-        if attribute is None:
-            session.add(
-                models.StudySystemAttributeModel(
-                    study_id=study_id, key=key, value_json=json.dumps(owner)
-                )
-            )
-        else:
-            attribute.value_json = json.dumps(owner)
-    return None
-
-
-def release_study(storage: RDBStorage, study_id: int, key: str, token: str) -> None:
-    """Drop the lock `key` if `token` still holds it."""
-    with _create_scoped_session(storage.scoped_session) as session:
-        study = models.StudyModel.find_or_raise_by_id(study_id, session, for_update=True)
-        attribute = models.StudySystemAttributeModel.find_by_study_and_key(study, key, session)
-        if attribute is not None and json.loads(str(attribute.value_json)).get("token") == token:
-            session.delete(attribute)
 
 
 TRANSIENT = (

@@ -1,9 +1,10 @@
 """Workers: pop a waiting trial, train it, store it; repeat until the study is complete.
 
-Optuna's storage is the only thing workers share: `set_trial_state_values(WAITING -> RUNNING)`
-is atomic, so any number of workers on any number of machines split a round without
-duplicates. A running trial carries a heartbeat and its worker's host and pid, so a dead
-worker's trial is recognised (see `fail_abandoned`) and queued again by the coordinator.
+Optuna's storage is the only thing workers share: a claim (WAITING -> RUNNING, see
+`writes.claim_waiting_trial`) is one transaction, so any number of workers on any number of
+machines split a round without duplicates. A running trial carries a heartbeat and its
+worker's host and pid from the moment it is claimed, so a dead worker's trial is recognised
+(see `fail_abandoned`) and queued again by the coordinator.
 """
 
 from __future__ import annotations
@@ -14,21 +15,23 @@ import os
 import socket
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from datetime import datetime
 from multiprocessing.process import BaseProcess
 
 import optuna
 from optuna.storages import RDBStorage
-from optuna.trial import FrozenTrial, TrialState
+from optuna.trial import TrialState
 from threadpoolctl import threadpool_limits
 
 from hpsearch.coordination import pid_alive
 from hpsearch.errors import HpsearchError, StudyNotFoundError
-from hpsearch.objective import WORKER_KEY, load_split, run_trial
+from hpsearch.objective import WORKER_KEY, load_split, run_trial, worker_identity
 from hpsearch.records import COMPLETE_KEY, SPEC_KEY, RoundRecord, read_rounds, read_spec
 from hpsearch.signals import on_signals
-from hpsearch.storage import oldest_waiting_trial_id, open_storage, with_retries
+from hpsearch.storage import open_storage, with_retries
+from hpsearch.writes import claim_waiting_trial
 
 HEARTBEAT_INTERVAL_S = 2
 GRACE_PERIOD_S = 10
@@ -53,22 +56,12 @@ def load_study(storage: RDBStorage, name: str) -> optuna.Study:
         ) from None
 
 
-def pop_waiting_trial(storage: RDBStorage, study_id: int) -> FrozenTrial | None:
-    """Claim the oldest waiting trial (WAITING -> RUNNING, atomic); None if there is none.
-
-    Another worker may claim the same trial between the read and the update: the update then
-    does nothing, and the next oldest is tried.
-    """
-    while (trial_id := oldest_waiting_trial_id(storage, study_id)) is not None:
-        with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError):
-            if storage.set_trial_state_values(trial_id, TrialState.RUNNING):
-                return storage.get_trial(trial_id)
-    return None
-
-
 @contextlib.contextmanager
 def heartbeat(storage: RDBStorage, trial_id: int) -> Iterator[None]:
-    """Record the trial's heartbeat now and every HEARTBEAT_INTERVAL_S until the block ends."""
+    """Record the trial's heartbeat every HEARTBEAT_INTERVAL_S until the block ends.
+
+    The claim (`writes.claim_waiting_trial`) recorded the first one.
+    """
     done = threading.Event()
 
     def beat() -> None:
@@ -76,7 +69,6 @@ def heartbeat(storage: RDBStorage, trial_id: int) -> Iterator[None]:
             with contextlib.suppress(Exception):  # a missed beat is retried next interval
                 storage.record_heartbeat(trial_id)
 
-    storage.record_heartbeat(trial_id)
     thread = threading.Thread(target=beat, name=f"heartbeat-{trial_id}", daemon=True)
     thread.start()
     try:
@@ -130,11 +122,16 @@ def _work(
     study_id = storage.get_study_id_from_name(study_name)
     spec = read_spec(study)
     rounds: dict[int, RoundRecord] = {}
-    finished = 0
+    finished, identity = 0, worker_identity()
     with threadpool_limits(limits=1):
         load_split(spec)  # once per process, before the first trial is claimed
         while not stop.is_set() and (max_trials is None or finished < max_trials):
-            trial = with_retries(lambda: pop_waiting_trial(storage, study_id), "claim a trial")
+            trial = with_retries(
+                lambda: claim_waiting_trial(
+                    storage, study_id, {WORKER_KEY: {**identity, "since": time.time()}}
+                ),
+                "claim a trial",
+            )
             if trial is None:
                 attrs = with_retries(
                     lambda: storage.get_study_user_attrs(study_id), "read the study"
@@ -149,7 +146,7 @@ def _work(
                     lambda: storage.get_study_user_attrs(study_id), "read the study"
                 )
                 rounds.update((r.number, r) for r in read_rounds(attrs))
-            with heartbeat(storage, trial._trial_id):
+            with heartbeat(storage, trial.trial_id):
                 state = run_trial(storage, trial, spec, rounds[round_number], stop)
             finished += state == TrialState.COMPLETE
     return finished
