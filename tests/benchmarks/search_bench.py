@@ -23,8 +23,8 @@ import optuna
 import sqlalchemy
 from optuna.trial import TrialState
 
-from hpsearch.storage import finish_trial, start_trial
-from hpsearch.worker import open_worker_storage, pop_waiting_trial
+from hpsearch.worker import open_worker_storage
+from hpsearch.writes import claim_waiting_trial, finish_trial
 
 ROOT = Path(__file__).resolve().parents[2]
 TRIALS = 24
@@ -83,9 +83,10 @@ def measure(path: Path, url: str, workers: int) -> dict[str, float]:
 def storage_ms(url: str, repeats: int = 20) -> float:
     """Median milliseconds of one trial's storage calls, as a worker makes them, on `url`.
 
-    Claim a waiting trial (find, WAITING -> RUNNING, read), first heartbeat, record its
-    parameters, store its result (50 epochs of curves, one transaction). Run on the finished
-    benchmark study, whose trials give the parameters and curves to store.
+    Claim a waiting trial queued as the coordinator queues them (one transaction: WAITING ->
+    RUNNING, worker, first heartbeat), store its result (50 epochs of curves, one
+    transaction). Run on the finished benchmark study, whose trials give the parameters and
+    curves to store.
     """
     storage = open_worker_storage(url)
     study_id = storage.get_study_id_from_name("bench")
@@ -94,21 +95,20 @@ def storage_ms(url: str, repeats: int = 20) -> float:
     curve = [model.intermediate_values[step] for step in sorted(model.intermediate_values)]
     times = []
     for _ in range(repeats):
-        storage.create_new_trial(study_id, optuna.trial.create_trial(state=TrialState.WAITING))
-        started = time.perf_counter()
-        trial = pop_waiting_trial(storage, study_id)
-        assert trial is not None
-        storage.record_heartbeat(trial._trial_id)
-        start_trial(
-            storage,
-            trial._trial_id,
+        queued = optuna.trial.create_trial(
+            state=TrialState.WAITING,
             params=model.params,
             distributions=model.distributions,
-            system_attrs={"hpsearch:worker": {}},
+            system_attrs={"fixed_params": model.params},
+            user_attrs={"round": 0, "seed": 0},
         )
+        storage.create_new_trial(study_id, queued)
+        started = time.perf_counter()
+        trial = claim_waiting_trial(storage, study_id, {"hpsearch:worker": {"pid": 0}})
+        assert trial is not None and trial.params_stored
         finish_trial(
             storage,
-            trial._trial_id,
+            trial.trial_id,
             state=TrialState.COMPLETE,
             value=model.value,
             intermediate_values=curve,
@@ -151,7 +151,7 @@ def main() -> dict[str, dict[str, float]]:
                 connection.exec_driver_sql(f'DROP DATABASE "{database}" WITH (FORCE)')
             admin.dispose()
     print(f"\nsearch: book.toml trials, 1 round of {TRIALS} (target: storage < 5% of a trial)")
-    print("  storage: a trial's storage calls (claim, heartbeat, parameters, result) timed alone;")
+    print("  storage: a trial's storage calls (claim with first heartbeat, result) timed alone;")
     print("  all other: every worker-second outside training (storage, Python, waiting, sharing")
     print("  2 cores with the coordinator), from the stored trials' start and end times")
     print(
