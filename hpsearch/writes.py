@@ -21,6 +21,15 @@ from optuna.storages._rdb import models
 from optuna.storages._rdb.storage import _create_scoped_session
 from optuna.trial import TrialState
 
+TRIALS = models.TrialModel.__table__
+HEARTBEATS = models.TrialHeartbeatModel.__table__
+PARAMS = models.TrialParamModel.__table__
+SYSTEM_ATTRS = models.TrialSystemAttributeModel.__table__
+USER_ATTRS = models.TrialUserAttributeModel.__table__
+INTERMEDIATE = models.TrialIntermediateValueModel.__table__
+VALUES = models.TrialValueModel.__table__
+FINISHED = [s for s in TrialState if s.is_finished()]
+
 
 @dataclass(frozen=True)
 class ClaimedTrial:
@@ -48,45 +57,46 @@ def claim_waiting_trial(
     PostgreSQL `FOR UPDATE SKIP LOCKED` lets concurrent workers claim different trials at
     once; SQLite's BEGIN IMMEDIATE (see `storage`) makes claims take turns.
     """
-    trial_model = models.TrialModel
     with _create_scoped_session(storage.scoped_session) as session:
-        trial = session.scalars(
-            sa.select(trial_model)
-            .where(trial_model.study_id == study_id, trial_model.state == TrialState.WAITING)
-            .order_by(trial_model.number)
+        claimed = session.execute(
+            sa.select(TRIALS.c.trial_id, TRIALS.c.number)
+            .where(TRIALS.c.study_id == study_id, TRIALS.c.state == TrialState.WAITING)
+            .order_by(TRIALS.c.number)
             .limit(1)
             .with_for_update(skip_locked=True)
         ).first()
-        if trial is None:
+        if claimed is None:
             return None
-        trial_id = int(trial.trial_id)  # type: ignore[arg-type]
-        trial.state = TrialState.RUNNING
-        trial.datetime_start = datetime.now()
-        session.add_all(
-            models.TrialSystemAttributeModel(trial_id=trial_id, key=key, value_json=json.dumps(v))
-            for key, v in system_attrs.items()
+        trial_id, number = int(claimed.trial_id), int(claimed.number)
+        session.execute(
+            sa.update(TRIALS)
+            .where(TRIALS.c.trial_id == trial_id)
+            .values(state=TrialState.RUNNING, datetime_start=datetime.now())
         )
-        session.add(models.TrialHeartbeatModel(trial_id=trial_id))
-        fixed = session.scalar(
-            sa.select(models.TrialSystemAttributeModel.value_json).where(
-                models.TrialSystemAttributeModel.trial_id == trial_id,
-                models.TrialSystemAttributeModel.key == "fixed_params",
+        if system_attrs:
+            session.execute(sa.insert(SYSTEM_ATTRS), _attr_rows(trial_id, system_attrs))
+        session.execute(sa.insert(HEARTBEATS).values(trial_id=trial_id))
+        rows = session.execute(
+            sa.union_all(
+                sa.select(
+                    sa.literal("system"), SYSTEM_ATTRS.c.key, SYSTEM_ATTRS.c.value_json
+                ).where(SYSTEM_ATTRS.c.trial_id == trial_id, SYSTEM_ATTRS.c.key == "fixed_params"),
+                sa.select(sa.literal("user"), USER_ATTRS.c.key, USER_ATTRS.c.value_json).where(
+                    USER_ATTRS.c.trial_id == trial_id
+                ),
+                sa.select(sa.literal("param"), PARAMS.c.param_name, sa.null()).where(
+                    PARAMS.c.trial_id == trial_id
+                ),
             )
-        )
-        user_model = models.TrialUserAttributeModel
-        user_attrs = session.execute(
-            sa.select(user_model.key, user_model.value_json).where(user_model.trial_id == trial_id)
         ).all()
-        params_stored = session.scalar(
-            sa.select(sa.exists().where(models.TrialParamModel.trial_id == trial_id))
-        )
-        return ClaimedTrial(
-            trial_id=trial_id,
-            number=int(trial.number),  # type: ignore[arg-type]
-            params=json.loads(str(fixed)) if fixed is not None else {},
-            user_attrs={str(key): json.loads(str(value)) for key, value in user_attrs},
-            params_stored=bool(params_stored),
-        )
+    fixed = [json.loads(value) for kind, _, value in rows if kind == "system"]
+    return ClaimedTrial(
+        trial_id=trial_id,
+        number=number,
+        params=fixed[0] if fixed else {},
+        user_attrs={key: json.loads(value) for kind, key, value in rows if kind == "user"},
+        params_stored=any(kind == "param" for kind, _, _ in rows),
+    )
 
 
 def record_params(
@@ -117,39 +127,48 @@ def finish_trial(
 
     Optuna writes each reported value and attribute in its own transaction; a trial of 50
     epochs would cost 50 commits, and a crash between them would leave a half-written trial.
-    Here it is all or nothing, through Optuna's own models (its schema stays the contract).
+    Here it is all or nothing, into Optuna's own tables (its schema stays the contract).
+    Raises Optuna's UpdateFinishedTrialError, writing nothing, if the trial is finished.
     """
     with _create_scoped_session(storage.scoped_session) as session:
-        trial = models.TrialModel.find_or_raise_by_id(trial_id, session, for_update=True)
-        # Optuna's models are untyped SQLAlchemy columns.
-        storage.check_trial_is_updatable(trial_id, trial.state)  # type: ignore[arg-type]
+        updated = session.connection().execute(
+            sa.update(TRIALS)
+            .where(TRIALS.c.trial_id == trial_id, TRIALS.c.state.not_in(FINISHED))
+            .values(state=state, datetime_complete=datetime.now())
+        )
+        if updated.rowcount == 0:  # finished already (or no such trial): say which, as Optuna does
+            trial = models.TrialModel.find_or_raise_by_id(trial_id, session)
+            storage.check_trial_is_updatable(trial_id, trial.state)  # type: ignore[arg-type]
+        curve = []
         for step, intermediate in enumerate(intermediate_values, start=1):
             stored, kind = models.TrialIntermediateValueModel.intermediate_value_to_stored_repr(
                 intermediate
             )
-            session.add(
-                models.TrialIntermediateValueModel(
-                    trial_id=trial_id,
-                    step=step,
-                    intermediate_value=stored,
-                    intermediate_value_type=kind,
-                )
+            curve.append(
+                {
+                    "trial_id": trial_id,
+                    "step": step,
+                    "intermediate_value": stored,
+                    "intermediate_value_type": kind,
+                }
             )
-        for key, attr in user_attrs.items():
-            session.add(
-                models.TrialUserAttributeModel(
-                    trial_id=trial_id, key=key, value_json=json.dumps(attr)
-                )
-            )
+        if curve:
+            session.execute(sa.insert(INTERMEDIATE), curve)
+        if user_attrs:
+            session.execute(sa.insert(USER_ATTRS), _attr_rows(trial_id, user_attrs))
         if value is not None:
             stored_value, value_type = models.TrialValueModel.value_to_stored_repr(value)
-            session.add(
-                models.TrialValueModel(
+            session.execute(
+                sa.insert(VALUES).values(
                     trial_id=trial_id, objective=0, value=stored_value, value_type=value_type
                 )
             )
-        trial.state = state
-        trial.datetime_complete = datetime.now()
+
+
+def _attr_rows(trial_id: int, attrs: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
+        {"trial_id": trial_id, "key": k, "value_json": json.dumps(v)} for k, v in attrs.items()
+    ]
 
 
 def claim_study(

@@ -19,7 +19,7 @@ from hpsearch.runner import run_study
 from hpsearch.space import distributions
 from hpsearch.study_file import load_study_file
 from hpsearch.worker import open_worker_storage, run_worker
-from hpsearch.writes import claim_waiting_trial
+from hpsearch.writes import claim_waiting_trial, finish_trial
 
 LR = FloatDistribution(1e-4, 1e-1, log=True)
 
@@ -113,3 +113,35 @@ def test_a_trial_queued_without_optuna_params_gets_them_and_the_same_result(
     assert rerun.params == original.params
     record = {r.number: r for r in read_rounds(study.user_attrs)}[attrs["round"]]
     assert rerun.distributions == distributions(spec.params, record.ranges)
+
+
+def test_a_result_is_stored_whole_once_and_never_half(url: str) -> None:
+    study = queue(url, 3)
+    storage = open_worker_storage(url)
+    first, second, third = (claim_waiting_trial(storage, study._study_id, {}) for _ in range(3))
+    assert first and second and third
+    result = {"value": 0.75, "intermediate_values": [0.5, 0.625, 0.75], "user_attrs": {"a": [1]}}
+    finish_trial(storage, first.trial_id, state=TrialState.COMPLETE, **result)
+    with pytest.raises(optuna.exceptions.UpdateFinishedTrialError):
+        finish_trial(storage, first.trial_id, state=TrialState.FAIL, **result)
+    with pytest.raises(TypeError):  # fails after the state was updated: all rolled back
+        bad = {**result, "user_attrs": {"a": object()}}
+        finish_trial(storage, second.trial_id, state=TrialState.COMPLETE, **bad)
+    finish_trial(
+        storage,
+        third.trial_id,
+        state=TrialState.FAIL,
+        value=None,
+        intermediate_values=[],
+        user_attrs={"fail_reason": "error"},
+    )
+    done, running, failed = study.get_trials()
+    assert done.state == TrialState.COMPLETE and done.value == 0.75
+    assert done.intermediate_values == {1: 0.5, 2: 0.625, 3: 0.75}
+    assert done.user_attrs == {"round": 0, "index": 0, "a": [1]}
+    assert done.datetime_complete is not None
+    assert running.state == TrialState.RUNNING and running.intermediate_values == {}
+    assert running.user_attrs == {"round": 0, "index": 1}
+    assert failed.state == TrialState.FAIL and failed.value is None
+    assert failed.user_attrs["fail_reason"] == "error"
+    storage.engine.dispose()
