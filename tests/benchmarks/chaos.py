@@ -11,6 +11,7 @@ the values equal to a clean reference run. Prints `chaos: N runs, K losses`; exi
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import random
 import signal
@@ -110,8 +111,9 @@ def iteration(
     code = process.wait(timeout=300)
     code = code if code >= 0 else 128 - code  # as a shell reports a death by signal
     # (a signal that lands during start-up, before the handlers exist, kills the process)
-    if mode == "kill-run":
-        os.killpg(process.pid, signal.SIGKILL)  # its orphaned workers, if any
+    if mode == "kill-run":  # its orphaned workers, if any are left
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
     problems = []
     if code not in (expected, 0):  # 0: the run finished before the fault took effect
         problems.append(f"exit {code}, expected {expected}")
