@@ -33,13 +33,14 @@ STATE_NAMES = {
 }
 CURVE_KEYS = ("train_accuracy", "train_loss", "val_loss")
 
-_trials = models.TrialModel.__table__
-_values = models.TrialValueModel.__table__
-_params = models.TrialParamModel.__table__
-_user_attrs = models.TrialUserAttributeModel.__table__
-_system_attrs = models.TrialSystemAttributeModel.__table__
-_intermediate = models.TrialIntermediateValueModel.__table__
-_heartbeats = models.TrialHeartbeatModel.__table__
+# Optuna's tables, for Core statements here and in `writes`.
+TRIALS = models.TrialModel.__table__
+VALUES = models.TrialValueModel.__table__
+PARAMS = models.TrialParamModel.__table__
+USER_ATTRS = models.TrialUserAttributeModel.__table__
+SYSTEM_ATTRS = models.TrialSystemAttributeModel.__table__
+INTERMEDIATE = models.TrialIntermediateValueModel.__table__
+HEARTBEATS = models.TrialHeartbeatModel.__table__
 
 
 def read_trials(
@@ -58,22 +59,20 @@ def read_trials(
     trial's `fixed_params` (its enqueued parameters; `params` is empty until a worker starts
     it) is read.
     """
-    where = [_trials.c.study_id == study_id]
+    where = [TRIALS.c.study_id == study_id]
     if states is not None:
-        where.append(_trials.c.state.in_(list(states)))
-    ids = sa.select(_trials.c.trial_id).where(*where).scalar_subquery()
-    columns = [_trials.c.trial_id, _trials.c.number, _trials.c.state]
-    columns += [_trials.c.datetime_start, _trials.c.datetime_complete]
+        where.append(TRIALS.c.state.in_(list(states)))
+    ids = sa.select(TRIALS.c.trial_id).where(*where).scalar_subquery()
+    columns = [TRIALS.c.trial_id, TRIALS.c.number, TRIALS.c.state]
+    columns += [TRIALS.c.datetime_start, TRIALS.c.datetime_complete]
     with snapshot(storage) as connection:
-        query = sa.select(*columns).where(*where).order_by(_trials.c.number)
+        query = sa.select(*columns).where(*where).order_by(TRIALS.c.number)
         rows = connection.execute(query).all()
         values = _read_values(connection, ids)
         params = _read_params(connection, ids)
         user_attrs = _read_user_attrs(connection, ids, curves, attrs)
         curves_by_id = _read_intermediate(connection, ids) if curves else {}
-        waiting = sa.select(_trials.c.trial_id).where(
-            *where, _trials.c.state == TrialState.WAITING
-        )
+        waiting = sa.select(TRIALS.c.trial_id).where(*where, TRIALS.c.state == TrialState.WAITING)
         enqueued = _read_enqueued(connection, waiting.scalar_subquery())
     trials = []
     for trial_id, number, state, start, end in rows:
@@ -101,8 +100,8 @@ def snapshot(storage: RDBStorage) -> Iterator[sa.Connection]:
 
 def _read_values(connection: sa.Connection, ids: Any) -> dict[int, float]:
     rows = connection.execute(
-        sa.select(_values.c.trial_id, _values.c.value, _values.c.value_type).where(
-            _values.c.trial_id.in_(ids), _values.c.objective == 0
+        sa.select(VALUES.c.trial_id, VALUES.c.value, VALUES.c.value_type).where(
+            VALUES.c.trial_id.in_(ids), VALUES.c.objective == 0
         )
     )
     convert = models.TrialValueModel.stored_repr_to_value
@@ -115,13 +114,13 @@ def _read_params(
 ) -> defaultdict[int, tuple[dict[str, Any], dict[str, BaseDistribution]]]:
     rows = connection.execute(
         sa.select(
-            _params.c.trial_id,
-            _params.c.param_name,
-            _params.c.param_value,
-            _params.c.distribution_json,
+            PARAMS.c.trial_id,
+            PARAMS.c.param_name,
+            PARAMS.c.param_value,
+            PARAMS.c.distribution_json,
         )
-        .where(_params.c.trial_id.in_(ids))
-        .order_by(_params.c.param_id)
+        .where(PARAMS.c.trial_id.in_(ids))
+        .order_by(PARAMS.c.param_id)
     )
     result: defaultdict[int, tuple[dict[str, Any], dict[str, BaseDistribution]]] = defaultdict(
         lambda: ({}, {})
@@ -137,8 +136,8 @@ def _read_params(
 def _read_enqueued(connection: sa.Connection, ids: Any) -> dict[int, dict[str, Any]]:
     """{trial_id: {"fixed_params": {...}}} for the trials `ids` that have them."""
     rows = connection.execute(
-        sa.select(_system_attrs.c.trial_id, _system_attrs.c.value_json).where(
-            _system_attrs.c.trial_id.in_(ids), _system_attrs.c.key == "fixed_params"
+        sa.select(SYSTEM_ATTRS.c.trial_id, SYSTEM_ATTRS.c.value_json).where(
+            SYSTEM_ATTRS.c.trial_id.in_(ids), SYSTEM_ATTRS.c.key == "fixed_params"
         )
     )
     return {trial_id: {"fixed_params": json.loads(text)} for trial_id, text in rows}
@@ -147,12 +146,12 @@ def _read_enqueued(connection: sa.Connection, ids: Any) -> dict[int, dict[str, A
 def _read_user_attrs(
     connection: sa.Connection, ids: Any, curves: bool, keys: Collection[str] | None
 ) -> defaultdict[int, dict[str, Any]]:
-    columns = (_user_attrs.c.trial_id, _user_attrs.c.key, _user_attrs.c.value_json)
-    query = sa.select(*columns).where(_user_attrs.c.trial_id.in_(ids))
+    columns = (USER_ATTRS.c.trial_id, USER_ATTRS.c.key, USER_ATTRS.c.value_json)
+    query = sa.select(*columns).where(USER_ATTRS.c.trial_id.in_(ids))
     if keys is not None:
-        query = query.where(_user_attrs.c.key.in_(list(keys)))
+        query = query.where(USER_ATTRS.c.key.in_(list(keys)))
     elif not curves:
-        query = query.where(_user_attrs.c.key.not_in(CURVE_KEYS[1:]))
+        query = query.where(USER_ATTRS.c.key.not_in(CURVE_KEYS[1:]))
     result: defaultdict[int, dict[str, Any]] = defaultdict(dict)
     for trial_id, key, text in connection.execute(query):
         value = json.loads(text)
@@ -165,13 +164,13 @@ def _read_user_attrs(
 def _read_intermediate(connection: sa.Connection, ids: Any) -> dict[int, dict[int, float]]:
     rows = connection.execute(
         sa.select(
-            _intermediate.c.trial_id,
-            _intermediate.c.step,
-            _intermediate.c.intermediate_value,
-            _intermediate.c.intermediate_value_type,
+            INTERMEDIATE.c.trial_id,
+            INTERMEDIATE.c.step,
+            INTERMEDIATE.c.intermediate_value,
+            INTERMEDIATE.c.intermediate_value_type,
         )
-        .where(_intermediate.c.trial_id.in_(ids))
-        .order_by(_intermediate.c.step)
+        .where(INTERMEDIATE.c.trial_id.in_(ids))
+        .order_by(INTERMEDIATE.c.step)
     )
     convert = models.TrialIntermediateValueModel.stored_repr_to_intermediate_value
     result: defaultdict[int, dict[int, float]] = defaultdict(dict)
@@ -205,18 +204,18 @@ def aggregates(storage: RDBStorage) -> Aggregates:
 
 
 def _diverged_ids() -> sa.Select:
-    return sa.select(_user_attrs.c.trial_id).where(
-        _user_attrs.c.key == "diverged", _user_attrs.c.value_json == "true"
+    return sa.select(USER_ATTRS.c.trial_id).where(
+        USER_ATTRS.c.key == "diverged", USER_ATTRS.c.value_json == "true"
     )
 
 
 def _state_counts(connection: sa.Connection) -> defaultdict[int, dict[str, int]]:
     result: defaultdict[int, dict[str, int]] = defaultdict(dict)
-    diverged = _trials.c.trial_id.in_(_diverged_ids()) & _trials.c.state.in_(FINISHED)
+    diverged = TRIALS.c.trial_id.in_(_diverged_ids()) & TRIALS.c.state.in_(FINISHED)
     rows = connection.execute(
         sa.select(
-            _trials.c.study_id, _trials.c.state, diverged.label("diverged"), sa.func.count()
-        ).group_by(_trials.c.study_id, _trials.c.state, "diverged")
+            TRIALS.c.study_id, TRIALS.c.state, diverged.label("diverged"), sa.func.count()
+        ).group_by(TRIALS.c.study_id, TRIALS.c.state, "diverged")
     )
     for study_id, state, is_div, count in rows:
         name = "diverged" if is_div else STATE_NAMES[state]
@@ -226,15 +225,15 @@ def _state_counts(connection: sa.Connection) -> defaultdict[int, dict[str, int]]
 
 def _best_values(connection: sa.Connection) -> dict[int, float]:
     rows = connection.execute(
-        sa.select(_trials.c.study_id, sa.func.max(_values.c.value))
-        .join(_values, _values.c.trial_id == _trials.c.trial_id)
+        sa.select(TRIALS.c.study_id, sa.func.max(VALUES.c.value))
+        .join(VALUES, VALUES.c.trial_id == TRIALS.c.trial_id)
         .where(
-            _trials.c.state.in_(FINISHED),
-            _values.c.objective == 0,
-            _values.c.value_type == models.TrialValueModel.TrialValueType.FINITE,
-            _trials.c.trial_id.not_in(_diverged_ids()),
+            TRIALS.c.state.in_(FINISHED),
+            VALUES.c.objective == 0,
+            VALUES.c.value_type == models.TrialValueModel.TrialValueType.FINITE,
+            TRIALS.c.trial_id.not_in(_diverged_ids()),
         )
-        .group_by(_trials.c.study_id)
+        .group_by(TRIALS.c.study_id)
     )
     return {study_id: value for study_id, value in rows if value is not None}
 
@@ -242,11 +241,11 @@ def _best_values(connection: sa.Connection) -> dict[int, float]:
 def _times(connection: sa.Connection) -> dict[int, tuple[datetime | None, datetime | None]]:
     rows = connection.execute(
         sa.select(
-            _trials.c.study_id,
-            sa.func.min(_trials.c.datetime_start),
-            sa.func.max(_trials.c.datetime_start),
-            sa.func.max(_trials.c.datetime_complete),
-        ).group_by(_trials.c.study_id)
+            TRIALS.c.study_id,
+            sa.func.min(TRIALS.c.datetime_start),
+            sa.func.max(TRIALS.c.datetime_start),
+            sa.func.max(TRIALS.c.datetime_complete),
+        ).group_by(TRIALS.c.study_id)
     )
     return {
         sid: (first, max((t for t in (last_start, last_end) if t), default=None))
@@ -259,10 +258,10 @@ def _heartbeat_ages(connection: sa.Connection) -> dict[int, float]:
     (Optuna writes heartbeats with the database's `now()`, as its stale-trial check reads)."""
     now = connection.execute(sa.select(sa.func.now())).scalar()
     rows = connection.execute(
-        sa.select(_trials.c.study_id, sa.func.max(_heartbeats.c.heartbeat))
-        .join(_heartbeats, _heartbeats.c.trial_id == _trials.c.trial_id)
-        .where(_trials.c.state == TrialState.RUNNING)
-        .group_by(_trials.c.study_id)
+        sa.select(TRIALS.c.study_id, sa.func.max(HEARTBEATS.c.heartbeat))
+        .join(HEARTBEATS, HEARTBEATS.c.trial_id == TRIALS.c.trial_id)
+        .where(TRIALS.c.state == TrialState.RUNNING)
+        .group_by(TRIALS.c.study_id)
     )
     if now is None:
         return {}

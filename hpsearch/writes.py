@@ -21,14 +21,17 @@ from optuna.storages._rdb import models
 from optuna.storages._rdb.storage import _create_scoped_session
 from optuna.trial import TrialState
 
-TRIALS = models.TrialModel.__table__
-HEARTBEATS = models.TrialHeartbeatModel.__table__
-PARAMS = models.TrialParamModel.__table__
-SYSTEM_ATTRS = models.TrialSystemAttributeModel.__table__
-USER_ATTRS = models.TrialUserAttributeModel.__table__
-INTERMEDIATE = models.TrialIntermediateValueModel.__table__
-VALUES = models.TrialValueModel.__table__
-FINISHED = [s for s in TrialState if s.is_finished()]
+from hpsearch.reads import (
+    HEARTBEATS,
+    INTERMEDIATE,
+    PARAMS,
+    SYSTEM_ATTRS,
+    TRIALS,
+    USER_ATTRS,
+    VALUES,
+)
+
+UNFINISHED = (TrialState.WAITING, TrialState.RUNNING)
 
 
 @dataclass(frozen=True)
@@ -133,7 +136,7 @@ def finish_trial(
     with _create_scoped_session(storage.scoped_session) as session:
         updated = session.connection().execute(
             sa.update(TRIALS)
-            .where(TRIALS.c.trial_id == trial_id, TRIALS.c.state.not_in(FINISHED))
+            .where(TRIALS.c.trial_id == trial_id, TRIALS.c.state.in_(UNFINISHED))
             .values(state=state, datetime_complete=datetime.now())
         )
         if updated.rowcount == 0:  # finished already (or no such trial): say which, as Optuna does
