@@ -1,9 +1,10 @@
-"""The writes that go past Optuna's API: each is ONE transaction through Optuna's own models.
+"""The writes that go past Optuna's API: each is ONE transaction on Optuna's own tables.
 
 Optuna commits every parameter, attribute and reported value on its own, and claims a trial
 in three round trips. A worker here touches the database twice per trial: one transaction
-claims a trial (its state, start time, worker and first heartbeat), one stores its result.
-The schema stays Optuna's, so Optuna's tools read everything written here.
+claims a trial (its state, start time, worker and first heartbeat), one stores its result,
+both as SQLAlchemy Core statements (the ORM's unit of work costs as much again). The schema
+stays Optuna's, so Optuna's tools read everything written here.
 """
 
 from __future__ import annotations
