@@ -92,9 +92,12 @@ class Affine(Layer):
 
 class ReLU(Layer):
     def forward(self, x: Array, *, train: bool) -> Array:
+        # x times its mask: np.maximum(x, 0) takes a slower loop for its scalar operand
+        # (6 µs against 4 on 100×100 here), and backward needs the mask anyway.
+        mask = x > 0
         if train:  # inference never goes backward: no mask to keep
-            self._mask = x > 0
-        return np.maximum(x, 0)
+            self._mask = mask
+        return x * mask
 
     def backward(self, dout: Array) -> Array:
         return dout * self._mask
