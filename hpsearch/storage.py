@@ -22,6 +22,7 @@ from urllib.parse import quote
 import optuna
 import sqlalchemy
 from optuna.storages import RDBStorage
+from optuna.storages._rdb import models
 from sqlalchemy.engine import URL, make_url
 
 from hpsearch.errors import StorageError
@@ -30,6 +31,9 @@ DEFAULT_STORAGE = "sqlite:///hpsearch.db"
 ENV_STORAGE = "HPSEARCH_STORAGE"
 SQLITE_BUSY_TIMEOUT_S = 60.0
 OPTUNA_TABLES = {"studies", "trials", "version_info"}
+# Every table Optuna creates: a database with some of them only is Optuna's, its tables
+# still being created by a process that started at the same moment.
+OPTUNA_OWN = {*models.BaseModel.metadata.tables, "alembic_version"}
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 T = TypeVar("T")
@@ -100,13 +104,14 @@ def open_storage(
     if parsed.get_backend_name() == "sqlite":
         _check_sqlite_file(parsed, write=write)
     tables = _tables(parsed, shown)
-    if tables and not tables >= OPTUNA_TABLES:
+    complete = tables >= OPTUNA_TABLES
+    if tables and not complete and not tables <= OPTUNA_OWN:
         raise StorageError(
             f"{shown} holds tables of another application "
             f"({', '.join(sorted(tables)[:5])}); refusing to add Optuna's tables "
             "to it. Use a new database file"
         )
-    if not tables and not write:
+    if not complete and not write:
         raise StorageError(
             f"{shown} holds no studies (no Optuna tables); run "
             "`hpsearch run STUDY_FILE` first or check the URL"
@@ -116,7 +121,7 @@ def open_storage(
             storage = _rdb_storage(
                 parsed,
                 write=write,
-                skip_table_creation=bool(tables),
+                skip_table_creation=complete,
                 heartbeat_interval=heartbeat_interval,
                 grace_period=grace_period,
             )

@@ -16,10 +16,14 @@ from pathlib import Path
 import numpy as np
 import optuna
 import pytest
+import sqlalchemy
 from conftest import fingerprint, hpsearch, write_tiny_study
+from optuna.storages._rdb import models
 from optuna.trial import TrialState
 
+from hpsearch.errors import StorageError
 from hpsearch.runner import run_study
+from hpsearch.storage import open_storage
 from hpsearch.study_file import load_study_file
 
 
@@ -90,6 +94,23 @@ def test_another_applications_database_gets_no_tables_added(tmp_path: Path) -> N
     result = hpsearch("run", str(write_tiny_study(tmp_path)), "--storage", str(foreign))
     one_line_error(result, 1, "another application", "customers")
     assert tables(foreign) == ["customers"]
+
+
+def test_optuna_tables_half_created_by_a_process_starting_alongside_are_completed(
+    tmp_path: Path,
+) -> None:
+    """Processes starting together on a new file race: one may see the other's first tables."""
+    path = tmp_path / "racing.db"
+    engine = sqlalchemy.create_engine(f"sqlite:///{path}")
+    metadata = models.BaseModel.metadata
+    metadata.create_all(
+        engine, tables=[metadata.tables["studies"], metadata.tables["version_info"]]
+    )
+    engine.dispose()
+    with pytest.raises(StorageError, match="holds no studies"):
+        open_storage(f"sqlite:///{path}", write=False)
+    open_storage(f"sqlite:///{path}", write=True).engine.dispose()
+    assert set(tables(path)) >= set(metadata.tables)
 
 
 @pytest.mark.parametrize(
