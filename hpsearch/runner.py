@@ -304,7 +304,7 @@ def _enqueue_missing(
     by_index: dict[int, list[FrozenTrial]] = {}
     for trial in trials:
         by_index.setdefault(int(trial.user_attrs["index"]), []).append(trial)
-    settled = True
+    settled, dists = True, distributions(spec.params, record.ranges)
     for index, values in enumerate(params):
         attempts = by_index.get(index, [])
         if any(t.state in FINISHED for t in attempts):
@@ -319,7 +319,7 @@ def _enqueue_missing(
             optuna.trial.create_trial(
                 state=TrialState.WAITING,
                 params=values,
-                distributions=distributions(spec.params, record.ranges),
+                distributions=dists,
                 system_attrs={"fixed_params": values},
                 user_attrs={
                     "round": record.number,
