@@ -22,6 +22,7 @@ from trainer.layers import (
     Sigmoid,
     SoftmaxWithLoss,
     Tanh,
+    constant,
     cross_entropy,
     softmax,
 )
@@ -117,6 +118,19 @@ def test_activations_forward() -> None:
     np.testing.assert_array_equal(ReLU().forward(x, train=True), [[0, 0, 0, 0.5, 3.0]])
     np.testing.assert_allclose(Sigmoid().forward(x, train=True), 1 / (1 + np.exp(-x)))
     np.testing.assert_allclose(Tanh().forward(x, train=True), np.tanh(x))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_relu_inference_matches_training(dtype: type) -> None:
+    """Inference takes the maximum with a cached array of zeros, which nobody can write to."""
+    x = np.random.default_rng(9).standard_normal((3, 2, 4, 4)).astype(dtype)
+    layer = ReLU()
+    trained, inferred = layer.forward(x, train=True), layer.forward(x, train=False)
+    np.testing.assert_array_equal(inferred, np.maximum(x, 0))
+    np.testing.assert_array_equal(trained, inferred)
+    assert inferred.dtype == trained.dtype == dtype
+    with pytest.raises(ValueError, match="read-only"):
+        constant(0.0, x.shape, x.dtype)[0] = 1
 
 
 def test_sigmoid_saturates_without_warnings() -> None:
