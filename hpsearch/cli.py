@@ -346,8 +346,8 @@ def best(
     storage: StorageOption = None,
     output_format: FormatOption = "table",
 ) -> None:
-    """The best trial. `--format json` prints settings to feed back: its `train` object is a
-    study file's [train] table (the study's fixed settings with the best parameters)."""
+    r"""The best trial. `--format json` prints settings to feed back: its `train` object is a
+    study file's \[train] table (the study's fixed settings with the best parameters)."""
     from hpsearch.listings import check_format
     from hpsearch.queries import RANK_ATTRS, best_settings, load_study_data
     from hpsearch.report import print_best

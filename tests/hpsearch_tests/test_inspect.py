@@ -522,3 +522,5 @@ def test_every_read_command_has_help() -> None:
         assert command in text
         assert "Usage" in ok(command, "--help")
     assert all(kind in ok("plot", "--help") for kind in KINDS)
+    # Rich reads "[train]" as markup unless escaped, and drops it from the help.
+    assert "[train]" in ok("best", "--help")
