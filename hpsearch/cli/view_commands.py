@@ -1,0 +1,200 @@
+"""The commands that read studies (never changing them): thin calls into `hpsearch.view`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from hpsearch.cli.app import (
+    FormatOption,
+    StorageOption,
+    StudyArgument,
+    TopOption,
+    app,
+    reader,
+    stdout,
+)
+
+
+@app.command()
+def studies(storage: StorageOption = None, output_format: FormatOption = "table") -> None:
+    """List every study in the storage: state, rounds, trials by state, best and test accuracy.
+
+    A study is complete once its test score is stored; running while a worker's or its
+    coordinator's heartbeat is fresh (10-15 s); interrupted otherwise.
+    """
+    from hpsearch.view.listings import check_format, print_studies
+    from hpsearch.view.overview import overview
+
+    fmt = check_format(output_format)
+    print_studies(stdout, overview(reader(storage)), fmt)
+
+
+@app.command()
+def show(
+    study: StudyArgument = None,
+    storage: StorageOption = None,
+    top: TopOption = 20,
+    output_format: FormatOption = "table",
+) -> None:
+    """Show a study: its study file, rounds, best trials in the book's style, test accuracy.
+
+    `--format csv` prints the rounds table.
+    """
+    from hpsearch.view.documents import print_show
+    from hpsearch.view.listings import check_format
+    from hpsearch.view.queries import RANK_ATTRS, load_study_data
+
+    fmt = check_format(output_format)
+    data = load_study_data(reader(storage), study, attrs=RANK_ATTRS)
+    print_show(stdout, data, 20 if top is None else top, fmt)
+
+
+@app.command()
+def trials(
+    study: StudyArgument = None,
+    storage: StorageOption = None,
+    top: TopOption = None,
+    round_number: Annotated[
+        int | None,
+        typer.Option(
+            "--round",
+            "-r",
+            min=0,
+            help="Only trials of this round (0 is the first).",
+            show_default=False,
+        ),
+    ] = None,
+    state: Annotated[
+        str | None,
+        typer.Option(
+            help="Only trials in this state: complete, pruned, failed, diverged, running, "
+            "waiting.",
+            show_default=False,
+        ),
+    ] = None,
+    sort: Annotated[
+        str | None,
+        typer.Option(
+            help="Sort by a column (number, round, state, val_accuracy, train_accuracy, "
+            "epochs_run, seconds) or a parameter; accuracies best first. Default: number, or "
+            "val_accuracy with --top.",
+            show_default=False,
+        ),
+    ] = None,
+    reverse: Annotated[bool, typer.Option("--reverse", help="Reverse the order.")] = False,
+    output_format: FormatOption = "table",
+) -> None:
+    """One row per trial: parameters, round, state, final validation and training accuracy."""
+    from hpsearch.view.listings import check_format, print_trials
+    from hpsearch.view.queries import ROW_ATTRS, load_study_data, select_trials
+
+    fmt = check_format(output_format)
+    data = load_study_data(reader(storage), study, attrs=ROW_ATTRS)
+    rows = select_trials(
+        data, top=top, round_number=round_number, state=state, sort=sort, reverse=reverse
+    )
+    print_trials(stdout, data, rows, fmt)
+
+
+@app.command()
+def best(
+    study: StudyArgument = None,
+    storage: StorageOption = None,
+    output_format: FormatOption = "table",
+) -> None:
+    r"""The best trial. `--format json` prints settings to feed back: its `train` object is a
+    study file's \[train] table (the study's fixed settings with the best parameters)."""
+    from hpsearch.view.documents import print_best
+    from hpsearch.view.listings import check_format
+    from hpsearch.view.queries import RANK_ATTRS, best_settings, load_study_data
+
+    fmt = check_format(output_format)
+    data = load_study_data(reader(storage), study, attrs=RANK_ATTRS)
+    settings = best_settings(data)
+    print_best(stdout, settings, fmt)
+
+
+@app.command()
+def export(
+    study: StudyArgument = None,
+    storage: StorageOption = None,
+    output_format: Annotated[
+        str | None,
+        typer.Option(
+            "--format",
+            "-f",
+            help="json or csv (one row per trial and epoch). Default: from the "
+            "suffix of --output, else json.",
+            show_default=False,
+        ),
+    ] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output", "-o", help="File to write (default: stdout).", show_default=False
+        ),
+    ] = None,
+) -> None:
+    """Every trial with its parameters, round and per-epoch curves, as JSON or CSV."""
+    from hpsearch.view.documents import export_format, export_text, write_output
+    from hpsearch.view.queries import load_study_data
+
+    fmt = export_format(output_format, output)
+    data = load_study_data(reader(storage), study, curves=True)
+    write_output(export_text(data, fmt), output)
+
+
+@app.command()
+def plot(
+    study: StudyArgument = None,
+    storage: StorageOption = None,
+    kind: Annotated[
+        str,
+        typer.Option(
+            "--kind",
+            "-k",
+            help="curves (the book's 20 best learning curves), scatter, history, "
+            "ranges, or Optuna's importances, slice, contour, intermediate.",
+        ),
+    ] = "curves",
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output",
+            "-o",
+            help="PNG, SVG or PDF file (by suffix). Default: "
+            "<study>-<kind>.png in the current folder.",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Draw a figure of a study into an image file (no display needed)."""
+    from hpsearch.store.engines import resolve_url
+    from hpsearch.view.plots import plot_study
+
+    path = plot_study(resolve_url(storage), study, kind, output)
+    stdout.print(str(path), highlight=False, markup=False, soft_wrap=True)
+
+
+@app.command("report")
+def report_command(
+    output: Annotated[
+        Path,
+        typer.Option(
+            "--output",
+            "-o",
+            help="Folder to write into (created if missing); nothing is written outside it.",
+            show_default=False,
+        ),
+    ],
+    study: StudyArgument = None,
+    storage: StorageOption = None,
+) -> None:
+    """Write every plot, a summary.md (tables, linked images) and a summary.json of a study."""
+    from hpsearch.view.report import write_report
+
+    for path in write_report(reader(storage), study, output):
+        stdout.print(str(path), highlight=False, markup=False, soft_wrap=True)

@@ -1,0 +1,108 @@
+"""A round's plan and its queue: ranges from the finished round before, one waiting trial per
+place that has none.
+
+Both are idempotent: the plan is computed from the study seed, the round number and the
+finished trials of earlier rounds only, and only places without a live or finished trial are
+queued, so a coordinator killed at any point and started again does the same.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from typing import Any
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from hpsearch.store.records import (
+    FINISHED,
+    FIXED_PARAMS_KEY,
+    RoundRecord,
+    finished_by_index,
+    round_trials,
+    score,
+)
+from hpsearch.study.narrowing import RULE, Outcome, narrow
+from hpsearch.study.space import distributions, initial_ranges, trial_seed
+from hpsearch.study.spec import StudySpec
+
+# Fault injection for the crash tests: SIGKILL the coordinator at a named point of its work.
+FAULT_ENV = "HPSEARCH_FAULT"
+
+
+def fault_point(name: str) -> None:
+    if os.environ.get(FAULT_ENV) == name:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def plan_round(
+    study: optuna.Study, spec: StudySpec, round_number: int, records: dict[int, RoundRecord]
+) -> RoundRecord:
+    settings = spec.narrowing.__dict__.copy()
+    if round_number == 0:
+        return RoundRecord(0, initial_ranges(spec), RULE, settings, "the file's ranges")
+    previous = records[round_number - 1]
+    trials = finished_by_index(round_trials(study.get_trials(), round_number - 1)).values()
+    outcomes = [Outcome(t.number, t.params, score(t)) for t in trials]
+    decision = narrow(spec.params, previous.ranges, outcomes, spec.narrowing)
+    fault_point("narrow")
+    return RoundRecord(
+        round_number,
+        decision.ranges,
+        RULE,
+        settings,
+        decision.reason,
+        crowded=decision.crowded,
+        source_trials=list(decision.top_trials),
+    )
+
+
+def enqueue_missing(
+    study: optuna.Study,
+    spec: StudySpec,
+    record: RoundRecord,
+    params: list[dict[str, Any]],
+    trials: list[FrozenTrial],
+) -> bool:
+    """Queue every place of the round with no live or finished trial; True if all settled.
+
+    A queued trial carries its parameters with the round's distributions (Optuna's params,
+    as Optuna's tools show them) as well as Optuna's `fixed_params`: its worker then has
+    nothing to write before training.
+
+    A place is settled when it has a finished trial, or when its trials failed with errors
+    more than `retries` times. Trials abandoned by a dead worker or interrupted are retried
+    without counting against `retries`.
+    """
+    by_index: dict[int, list[FrozenTrial]] = {}
+    for trial in trials:
+        by_index.setdefault(int(trial.user_attrs["index"]), []).append(trial)
+    settled, dists = True, distributions(spec.params, record.ranges)
+    for index, values in enumerate(params):
+        attempts = by_index.get(index, [])
+        if any(t.state in FINISHED for t in attempts):
+            continue
+        errors = sum(t.user_attrs.get("fail_reason") == "error" for t in attempts)
+        if errors > spec.retries:
+            continue
+        settled = False
+        if any(t.state in (TrialState.WAITING, TrialState.RUNNING) for t in attempts):
+            continue
+        study.add_trial(
+            optuna.trial.create_trial(
+                state=TrialState.WAITING,
+                params=values,
+                distributions=dists,
+                system_attrs={FIXED_PARAMS_KEY: values},
+                user_attrs={
+                    "round": record.number,
+                    "index": index,
+                    "attempt": len(attempts),
+                    "seed": trial_seed(spec.seed, record.number, index),
+                },
+            )
+        )
+        if record.number == 1 and index == len(params) // 2:
+            fault_point("enqueue")
+    return settled

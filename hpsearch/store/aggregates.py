@@ -1,0 +1,112 @@
+"""Aggregates over every study of a storage, for `hpsearch studies`: no trial is loaded."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+from optuna.storages import RDBStorage
+from optuna.study._frozen import FrozenStudy
+from optuna.trial import TrialState
+
+from hpsearch.store.reads import STATE_NAMES
+from hpsearch.store.records import FINISHED
+from hpsearch.store.tables import HEARTBEATS, MODELS, TRIALS, USER_ATTRS, VALUES, snapshot
+
+
+def studies_by_id(storage: RDBStorage) -> dict[int, FrozenStudy]:
+    """Every study in the storage, by its id."""
+    return {study._study_id: study for study in storage.get_all_studies()}
+
+
+@dataclass
+class Aggregates:
+    """Per study id: trials by state name (diverged apart), best score, first and last times,
+    and the age in seconds of the freshest heartbeat of a RUNNING trial."""
+
+    counts: defaultdict[int, dict[str, int]]
+    best: dict[int, float]
+    times: dict[int, tuple[datetime | None, datetime | None]]
+    heartbeat_age: dict[int, float]
+
+
+def aggregates(storage: RDBStorage) -> Aggregates:
+    with snapshot(storage) as connection:
+        return Aggregates(
+            _state_counts(connection),
+            _best_values(connection),
+            _times(connection),
+            _heartbeat_ages(connection),
+        )
+
+
+def _diverged_ids() -> sa.Select:
+    return sa.select(USER_ATTRS.c.trial_id).where(
+        USER_ATTRS.c.key == "diverged", USER_ATTRS.c.value_json == "true"
+    )
+
+
+def _state_counts(connection: sa.Connection) -> defaultdict[int, dict[str, int]]:
+    result: defaultdict[int, dict[str, int]] = defaultdict(dict)
+    diverged = TRIALS.c.trial_id.in_(_diverged_ids()) & TRIALS.c.state.in_(FINISHED)
+    rows = connection.execute(
+        sa.select(
+            TRIALS.c.study_id, TRIALS.c.state, diverged.label("diverged"), sa.func.count()
+        ).group_by(TRIALS.c.study_id, TRIALS.c.state, "diverged")
+    )
+    for study_id, state, is_div, count in rows:
+        name = "diverged" if is_div else STATE_NAMES[state]
+        result[study_id][name] = result[study_id].get(name, 0) + count
+    return result
+
+
+def _best_values(connection: sa.Connection) -> dict[int, float]:
+    rows = connection.execute(
+        sa.select(TRIALS.c.study_id, sa.func.max(VALUES.c.value))
+        .join(VALUES, VALUES.c.trial_id == TRIALS.c.trial_id)
+        .where(
+            TRIALS.c.state.in_(FINISHED),
+            VALUES.c.objective == 0,
+            VALUES.c.value_type == MODELS.TrialValueModel.TrialValueType.FINITE,
+            TRIALS.c.trial_id.not_in(_diverged_ids()),
+        )
+        .group_by(TRIALS.c.study_id)
+    )
+    return {study_id: value for study_id, value in rows if value is not None}
+
+
+def _times(connection: sa.Connection) -> dict[int, tuple[datetime | None, datetime | None]]:
+    rows = connection.execute(
+        sa.select(
+            TRIALS.c.study_id,
+            sa.func.min(TRIALS.c.datetime_start),
+            sa.func.max(TRIALS.c.datetime_start),
+            sa.func.max(TRIALS.c.datetime_complete),
+        ).group_by(TRIALS.c.study_id)
+    )
+    return {
+        sid: (first, max((t for t in (last_start, last_end) if t), default=None))
+        for sid, first, last_start, last_end in rows
+    }
+
+
+def _heartbeat_ages(connection: sa.Connection) -> dict[int, float]:
+    """Seconds since the freshest heartbeat of a RUNNING trial, by the database's own clock
+    (Optuna writes heartbeats with the database's `now()`, as its stale-trial check reads)."""
+    now = connection.execute(sa.select(sa.func.now())).scalar()
+    rows = connection.execute(
+        sa.select(TRIALS.c.study_id, sa.func.max(HEARTBEATS.c.heartbeat))
+        .join(HEARTBEATS, HEARTBEATS.c.trial_id == TRIALS.c.trial_id)
+        .where(TRIALS.c.state == TrialState.RUNNING)
+        .group_by(TRIALS.c.study_id)
+    )
+    if now is None:
+        return {}
+    now = now.replace(tzinfo=None)
+    return {
+        sid: (now - beat.replace(tzinfo=None)).total_seconds()
+        for sid, beat in rows
+        if beat is not None
+    }

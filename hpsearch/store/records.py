@@ -1,0 +1,117 @@
+"""What hpsearch keeps in an Optuna study beyond Optuna's own columns, and how it reads it back.
+
+Study user attributes: the study file (`hpsearch:spec`), one record per round
+(`hpsearch:round:<r>`), the final test-set score (`hpsearch:test`) and a completion mark; the
+coordinator's lock is a study system attribute (`hpsearch:coordinator`).
+Trial user attributes: `round`, `index` (place in the round), `attempt` and `seed` from
+enqueueing; the curves and flags of the trainer's History from finishing. Trial system
+attributes: the parameters it was enqueued with (Optuna's `fixed_params`) and its worker
+(`hpsearch:worker`).
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass, field
+from typing import Any
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from hpsearch.study.space import Ranges, ranges_from_dict, ranges_to_dict
+from hpsearch.study.spec import StudySpec
+
+SPEC_KEY = "hpsearch:spec"
+ROUND_PREFIX = "hpsearch:round:"
+TEST_KEY = "hpsearch:test"
+COMPLETE_KEY = "hpsearch:complete"
+LOCK_KEY = "hpsearch:coordinator"
+WORKER_KEY = "hpsearch:worker"
+FIXED_PARAMS_KEY = "fixed_params"  # Optuna's: a queued trial's parameters
+CURVE_KEYS = ("train_accuracy", "train_loss", "val_loss")
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+
+
+@dataclass
+class RoundRecord:
+    """One round: its ranges and how they were chosen; its results once it is done."""
+
+    number: int
+    ranges: Ranges
+    rule: str
+    settings: dict[str, Any]
+    reason: str
+    crowded: dict[str, str] = field(default_factory=dict)
+    source_trials: list[int] = field(default_factory=list)
+    trial_numbers: list[int] = field(default_factory=list)
+    best: float | None = None
+    median: float | None = None
+    done: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.__dict__, "ranges": ranges_to_dict(self.ranges)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RoundRecord:
+        return cls(**{**data, "ranges": ranges_from_dict(data["ranges"])})
+
+
+def read_spec(study: optuna.Study) -> StudySpec:
+    return StudySpec.from_dict(study.user_attrs[SPEC_KEY])
+
+
+def read_rounds(user_attrs: dict[str, Any]) -> list[RoundRecord]:
+    """Round records in order, from a study's user attributes."""
+    records = [
+        RoundRecord.from_dict(v) for k, v in user_attrs.items() if k.startswith(ROUND_PREFIX)
+    ]
+    return sorted(records, key=lambda r: r.number)
+
+
+def write_round(study: optuna.Study, record: RoundRecord) -> None:
+    study.set_user_attr(f"{ROUND_PREFIX}{record.number}", record.to_dict())
+
+
+def is_diverged(trial: FrozenTrial) -> bool:
+    return bool(trial.user_attrs.get("diverged", False))
+
+
+def score(trial: FrozenTrial) -> float | None:
+    """The validation accuracy that ranks a trial; None for diverged or unfinished ones."""
+    if trial.state not in FINISHED or is_diverged(trial) or trial.value is None:
+        return None
+    return float(trial.value)
+
+
+def round_trials(trials: list[FrozenTrial], round_number: int) -> list[FrozenTrial]:
+    return [t for t in trials if t.user_attrs.get("round") == round_number]
+
+
+def finished_by_index(trials: list[FrozenTrial]) -> dict[int, FrozenTrial]:
+    """The finished trial of each index of a round (the first, should a retry also finish)."""
+    result: dict[int, FrozenTrial] = {}
+    for trial in sorted(trials, key=lambda t: t.number):
+        if trial.state in FINISHED:
+            result.setdefault(int(trial.user_attrs["index"]), trial)
+    return result
+
+
+def summarize(record: RoundRecord, trials: list[FrozenTrial]) -> RoundRecord:
+    """The record with the round's finished trial numbers, best and median score filled in."""
+    finished = sorted(finished_by_index(trials).values(), key=lambda t: t.number)
+    scores = [score(t) or 0.0 for t in finished]
+    record.trial_numbers = [t.number for t in finished]
+    record.best = max(scores) if scores else None
+    record.median = statistics.median(scores) if scores else None
+    return record
+
+
+def ranked(trials: list[FrozenTrial]) -> list[FrozenTrial]:
+    """Finished trials, best first: diverged last, ties in trial order."""
+    finished = [t for t in trials if t.state in FINISHED]
+    return sorted(finished, key=lambda t: (-_rank_score(t), t.number))
+
+
+def _rank_score(trial: FrozenTrial) -> float:
+    value = score(trial)
+    return -1.0 if value is None else value  # below every accuracy, 0.0 included

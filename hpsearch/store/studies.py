@@ -1,0 +1,83 @@
+"""Finding, creating and checking studies by name."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import optuna
+from optuna.storages import RDBStorage
+
+from hpsearch.errors import StudyMismatchError, StudyNotFoundError, UsageError
+from hpsearch.store.records import SPEC_KEY
+from hpsearch.study.spec import StudySpec
+
+
+def study_names(storage: RDBStorage) -> list[str]:
+    return [s.study_name for s in storage.get_all_studies()]
+
+
+def _not_found(storage: RDBStorage, name: str) -> StudyNotFoundError:
+    names = study_names(storage)
+    return StudyNotFoundError(
+        f"no study named {name!r}; the storage holds: {', '.join(names) or 'no studies'}"
+    )
+
+
+def pick_study(storage: RDBStorage, name: str | None) -> str:
+    """`name` if the storage holds it; with no name, the storage's only study."""
+    names = study_names(storage)
+    if name is None:
+        if len(names) == 1:
+            return names[0]
+        if not names:
+            raise StudyNotFoundError(
+                "the storage holds no studies; run `hpsearch run STUDY_FILE` first"
+            )
+        raise UsageError(f"the storage holds {len(names)} studies; name one: {', '.join(names)}")
+    if name not in names:
+        raise _not_found(storage, name)
+    return name
+
+
+def load_study(storage: RDBStorage, name: str) -> optuna.Study:
+    """The stored study `name`; StudyNotFoundError listing the stored ones if there is none."""
+    try:
+        return optuna.load_study(
+            study_name=name, storage=storage, sampler=optuna.samplers.RandomSampler()
+        )
+    except KeyError:
+        raise _not_found(storage, name) from None
+
+
+def create_or_check_study(storage: RDBStorage, spec: StudySpec) -> optuna.Study:
+    """The study of `spec.name`, created with the spec stored, or refused if it differs."""
+    study = optuna.create_study(
+        study_name=spec.name,
+        storage=storage,
+        direction="maximize",
+        sampler=optuna.samplers.RandomSampler(),
+        load_if_exists=True,
+    )
+    stored = study.user_attrs.get(SPEC_KEY)
+    if stored is None:
+        study.set_user_attr(SPEC_KEY, spec.to_dict())
+    elif stored != spec.to_dict():
+        raise StudyMismatchError(
+            f"study {spec.name!r} already exists with a different study file "
+            f"({describe_difference(stored, spec.to_dict())}); restore the file, or give the "
+            "study a new `name` to start another"
+        )
+    return study
+
+
+def describe_difference(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> str:
+    """'train.lr: 0.1 -> 0.2; rounds: 3 -> 4', the first few differing fields."""
+    changes = []
+    for key in sorted(set(old) | set(new)):
+        a, b = old.get(key), new.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            inner = describe_difference(a, b, f"{prefix}{key}.")
+            changes += [inner] if inner else []
+        elif a != b:
+            changes.append(f"{prefix}{key}: stored {a!r}, file {b!r}")
+    return "; ".join(changes[:4])

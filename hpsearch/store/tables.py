@@ -1,0 +1,46 @@
+"""Optuna's own tables and sessions, for the SQL that goes past Optuna's API.
+
+The one module that imports Optuna's private storage package (`optuna.storages._rdb`): the
+pinned Optuna version's schema is the contract (see the README on widening the pin).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import sqlalchemy as sa
+from optuna.storages import RDBStorage
+from optuna.storages._rdb import models
+from optuna.storages._rdb.storage import _create_scoped_session
+from sqlalchemy.orm import Session
+
+MODELS = models
+OPTUNA_OWN = {*models.BaseModel.metadata.tables, "alembic_version"}
+TRIALS = models.TrialModel.__table__
+VALUES = models.TrialValueModel.__table__
+PARAMS = models.TrialParamModel.__table__
+USER_ATTRS = models.TrialUserAttributeModel.__table__
+SYSTEM_ATTRS = models.TrialSystemAttributeModel.__table__
+INTERMEDIATE = models.TrialIntermediateValueModel.__table__
+HEARTBEATS = models.TrialHeartbeatModel.__table__
+
+
+@contextmanager
+def transaction(storage: RDBStorage) -> Iterator[Session]:
+    """A session committed at the end of the block, rolled back if it raises (Optuna's own)."""
+    with _create_scoped_session(storage.scoped_session) as session:
+        yield session
+
+
+@contextmanager
+def snapshot(storage: RDBStorage) -> Iterator[sa.Connection]:
+    """A connection whose queries all see one state of the database, rolled back after.
+
+    SQLite: the storage's engine opens a (deferred, read) transaction. PostgreSQL: REPEATABLE
+    READ, so that a trial finishing between two SELECTs is seen by both or by neither.
+    """
+    with storage.engine.connect() as connection:
+        if connection.dialect.name == "postgresql":
+            connection = connection.execution_options(isolation_level="REPEATABLE READ")
+        yield connection

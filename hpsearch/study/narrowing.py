@@ -1,0 +1,146 @@
+"""The narrowing rule: a finished round's trials -> the next round's ranges. Pure functions.
+
+The book narrows by hand: look at the best results, keep the range they span. Here the best
+`top_fraction` of the round (never fewer than `min_top`; ties with the last one kept count too)
+span an interval per parameter, measured in log10 units on log scales; it is widened by
+`margin` × the current width on each side. Where that widened span would pass an edge of the
+current range, the best trials crowd that edge and the optimum probably lies beyond it (the
+book's best learning rates all sat just under its upper bound of 1e-2), so the next range is
+centred on that edge instead and extends past it, within the parameter's hard `limits`.
+Diverged and failed trials rank below every finished one. When every trial diverged, numeric
+ranges move one width down: divergence comes from steps that are too large.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from hpsearch.study.space import Range, Ranges
+from hpsearch.study.spec import Narrowing, ParamSpec
+
+RULE = "top-fraction-span"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A finished trial as the rule sees it; `score` None means diverged or failed."""
+
+    number: int
+    params: dict[str, Any]
+    score: float | None
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The next ranges and why: the trials they were drawn from and the edges they crossed."""
+
+    ranges: Ranges
+    top_trials: tuple[int, ...]
+    crowded: dict[str, str]
+    reason: str
+
+
+def select_top(outcomes: Sequence[Outcome], settings: Narrowing) -> list[Outcome]:
+    """The best `top_fraction` of the scored outcomes, at least `min_top`, ties included."""
+    scored = sorted(
+        (o for o in outcomes if o.score is not None),
+        key=lambda o: (-(o.score or 0.0), o.number),
+    )
+    count = max(settings.min_top, math.ceil(settings.top_fraction * len(outcomes)))
+    if len(scored) <= count:
+        return scored
+    cutoff = scored[count - 1].score
+    return [o for o in scored if o.score is not None and o.score >= cutoff]  # type: ignore[operator]
+
+
+def narrow(
+    params: Sequence[ParamSpec], ranges: Ranges, outcomes: Sequence[Outcome], settings: Narrowing
+) -> Decision:
+    """The next round's ranges from this round's outcomes (see the module docstring)."""
+    scored = [o for o in outcomes if o.score is not None]
+    if outcomes and not scored:
+        moved = {p.name: _shift_down(p, ranges[p.name]) for p in params}
+        return Decision(
+            moved, (), {}, "every trial diverged or failed: numeric ranges moved one width down"
+        )
+    if len(scored) < settings.min_top:
+        return Decision(
+            dict(ranges),
+            (),
+            {},
+            f"only {len(scored)} scored trials (< min_top {settings.min_top}): ranges kept",
+        )
+    top = select_top(outcomes, settings)
+    next_ranges: Ranges = {}
+    crowded: dict[str, str] = {}
+    for param in params:
+        values = [o.params[param.name] for o in top]
+        if param.kind == "categorical":
+            next_ranges[param.name] = Range(
+                choices=tuple(c for c in ranges[param.name].choices if c in values)
+            )
+            continue
+        next_ranges[param.name], edge = _numeric(
+            param, ranges[param.name], values, settings.margin
+        )
+        if edge:
+            crowded[param.name] = edge
+    return Decision(
+        next_ranges,
+        tuple(o.number for o in top),
+        crowded,
+        f"best {len(top)} of {len(outcomes)} trials",
+    )
+
+
+def _to_axis(param: ParamSpec, value: float) -> float:
+    return math.log10(value) if param.log else float(value)
+
+
+def _from_axis(param: ParamSpec, value: float) -> float:
+    return 10**value if param.log else value
+
+
+def _numeric(
+    param: ParamSpec, current: Range, values: list[float], margin: float
+) -> tuple[Range, str]:
+    low, high = _to_axis(param, current.low), _to_axis(param, current.high)  # type: ignore[arg-type]
+    pad = margin * (high - low)
+    new_low = min(_to_axis(param, v) for v in values) - pad
+    new_high = max(_to_axis(param, v) for v in values) + pad
+    half_width, edge = (new_high - new_low) / 2, ""
+    if new_high > high and new_low < low:
+        edge = "both"  # the best trials span the whole range: keep it
+        new_low, new_high = low, high
+    elif new_high > high:
+        edge, new_low, new_high = "high", high - half_width, high + half_width
+    elif new_low < low:
+        edge, new_low, new_high = "low", low - half_width, low + half_width
+    return _bounded(param, new_low, new_high, current), edge
+
+
+def _shift_down(param: ParamSpec, current: Range) -> Range:
+    if param.kind == "categorical":
+        return current
+    low, high = _to_axis(param, current.low), _to_axis(param, current.high)  # type: ignore[arg-type]
+    return _bounded(param, 2 * low - high, low, current)
+
+
+def _bounded(param: ParamSpec, low: float, high: float, current: Range) -> Range:
+    """Back from the axis, clipped to the hard limits, integers for int params.
+
+    If clipping leaves nothing (the range already sits against a limit), `current` stays.
+    """
+    lo, hi = _from_axis(param, low), _from_axis(param, high)
+    if param.limits:
+        lo, hi = max(lo, param.limits[0]), min(hi, param.limits[1])
+    if param.kind == "int":
+        lo, hi = math.floor(lo), math.ceil(hi)
+        if param.log:
+            lo = max(lo, 1)
+    if not lo < hi:
+        return current
+    return Range(int(lo), int(hi)) if param.kind == "int" else Range(float(lo), float(hi))

@@ -1,0 +1,159 @@
+"""Whole-study documents on stdout or in a file: `show`, `best` and `export`."""
+
+from __future__ import annotations
+
+import csv
+import io
+import sys
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from hpsearch.errors import HpsearchError, UsageError
+from hpsearch.store.records import CURVE_KEYS, SPEC_KEY, ranked
+from hpsearch.study.toml import spec_toml, toml_value
+from hpsearch.view import queries
+from hpsearch.view.listings import (
+    Column,
+    check_format,
+    maybe,
+    print_listing,
+    rich_table,
+    round_columns,
+    round_csv_columns,
+    round_rows,
+    to_json,
+    wide,
+    write_csv,
+)
+from hpsearch.view.text import acc, book_line, fmt_value, label, test_line, trial_json
+
+
+def show_payload(data: queries.StudyData, top: int) -> dict[str, Any]:
+    best = ranked(data.trials)[:top]
+    return {
+        "study": data.name,
+        "complete": data.complete,
+        "spec": data.user_attrs.get(SPEC_KEY),
+        "rounds": [r.to_dict() for r in data.rounds],
+        "top": [{"rank": i, **trial_json(t)} for i, t in enumerate(best, start=1)],
+        "test": data.test,
+    }
+
+
+def print_show(console: Console, data: queries.StudyData, top: int, output_format: str) -> None:
+    """The study file, the rounds table, the book-style ranking and the test accuracy."""
+    if output_format == "json":
+        sys.stdout.write(to_json(show_payload(data, top)) + "\n")
+        return
+    if output_format == "csv":  # the one table of `show` that CSV can hold
+        write_csv(sys.stdout, round_csv_columns(data), round_rows(data.rounds, data.param_names))
+        return
+    out = wide(console)
+    spec = data.user_attrs.get(SPEC_KEY)
+    state = (
+        "not written by hpsearch" if not spec else "complete" if data.complete else "not complete"
+    )
+    out.print(f"Study {data.name!r} ({state}), {len(data.trials)} trials", highlight=False)
+    if spec:
+        out.print("Study file:")
+        out.print(spec_toml(spec), markup=False, highlight=False)
+        rows = round_rows(data.rounds, data.param_names)
+        out.print(rich_table("Rounds", round_columns(data.param_names), rows))
+    for rank, trial in enumerate(ranked(data.trials)[:top], start=1):
+        out.print(book_line(rank, trial), highlight=False, markup=False)
+    out.print(test_line(data.test), highlight=False)
+
+
+def print_best(console: Console, settings: dict[str, Any], output_format: str) -> None:
+    row = {
+        "study": settings["name"],
+        "trial": settings["trial"],
+        "round": settings["round"],
+        "val_accuracy": settings["val_accuracy"],
+        "test_accuracy": settings["test_accuracy"],
+        **settings["params"],
+    }
+    columns = [
+        Column("study", "study", left=True),
+        Column("trial", "trial"),
+        Column("round", "round", maybe(str)),
+        *[Column(k, label(k), maybe(fmt_value)) for k in settings["params"]],
+        Column("val_accuracy", "val acc", acc),
+        Column("test_accuracy", "test acc", acc),
+    ]
+    print_listing(console, "Best trial", columns, [row], output_format, payload=settings)
+    if output_format == "table":
+        train = ", ".join(f"{k} = {toml_value(v)}" for k, v in settings["train"].items())
+        wide(console).print(f"[train] {train}", highlight=False, markup=False)
+
+
+def write_text(path: Path, text: str) -> Path:
+    """Write `text` to `path`; an OSError becomes one line naming the file."""
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as error:
+        raise HpsearchError(f"cannot write {path}: {error.strerror}") from None
+    return path
+
+
+def export_format(output_format: str | None, output: Path | None) -> str:
+    """json or csv: as asked, else by the output file's suffix, else json; and a usable path."""
+    if output is not None and not output.parent.is_dir():
+        raise UsageError(f"{output}: the folder {output.parent} does not exist; create it first")
+    if output_format is None:
+        return "csv" if output is not None and output.suffix.lower() == ".csv" else "json"
+    return check_format(output_format, ("json", "csv"))
+
+
+def write_output(text: str, output: Path | None) -> None:
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        write_text(output, text)
+
+
+def export_text(data: queries.StudyData, output_format: str) -> str:
+    """Every trial with its parameters, round and per-epoch curves, as JSON or CSV.
+
+    CSV is long: one row per trial and epoch (a trial without epochs has one row, epoch empty).
+    """
+    records = [queries.export_record(t) for t in data.trials]
+    if output_format == "csv":
+        return _export_csv(records, data.param_names)
+    spec = data.user_attrs.get(SPEC_KEY)
+    rounds = [r.to_dict() for r in data.rounds]
+    document = {"study": data.name, "spec": spec, "rounds": rounds, "test": data.test}
+    return to_json({**document, "trials": records}) + "\n"
+
+
+EXPORT_FIRST, EXPORT_AFTER = (
+    ("number", "round", "index", "state", "value"),
+    ("epochs_run", "seconds"),
+)
+EXPORT_CURVES = ("val_accuracy", *CURVE_KEYS)
+
+
+def _export_csv(records: list[dict[str, Any]], names: list[str]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    params = [f"params_{name}" for name in names]
+    writer.writerow([*EXPORT_FIRST, *params, *EXPORT_AFTER, "epoch", *EXPORT_CURVES])
+    for record in records:
+        fixed = [record[key] for key in EXPORT_FIRST]
+        fixed += [record["params"].get(name) for name in names]
+        fixed += [record[key] for key in EXPORT_AFTER]
+        curves = [record["curves"][key] for key in EXPORT_CURVES]
+        for epoch in range(max(len(c) for c in curves)) or [None]:
+            cells = [
+                *fixed,
+                None if epoch is None else epoch + 1,
+                *(_at(c, epoch) for c in curves),
+            ]
+            writer.writerow(["" if cell is None else cell for cell in cells])
+    return buffer.getvalue()
+
+
+def _at(curve: list[float], epoch: int | None) -> float | None:
+    return curve[epoch] if epoch is not None and epoch < len(curve) else None

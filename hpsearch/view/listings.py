@@ -1,0 +1,262 @@
+"""Listings as text: rich tables for people; CSV and JSON for machines; Markdown for reports.
+
+A listing (studies, trials, rounds) is a list of flat rows plus the columns to show, so every
+format prints the same rows.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TextIO
+
+from rich.console import Console
+from rich.table import Table
+
+from hpsearch.errors import UsageError
+from hpsearch.store.records import RoundRecord
+from hpsearch.view import queries
+from hpsearch.view.overview import StudyOverview
+from hpsearch.view.text import acc, fmt_value, label, range_text
+
+FORMATS = ("table", "json", "csv")
+WIDE = 200  # columns for tables written to a pipe or file: never wrap a row
+
+
+@dataclass(frozen=True)
+class Column:
+    key: str
+    header: str
+    text: Callable[[Any], str] = str
+    left: bool = False
+
+
+def check_format(output_format: str, allowed: tuple[str, ...] = FORMATS) -> str:
+    if output_format not in allowed:
+        raise UsageError(f"unknown format {output_format!r}; choose from {', '.join(allowed)}")
+    return output_format
+
+
+def maybe(text: Callable[[Any], str]) -> Callable[[Any], str]:
+    return lambda value: "-" if value is None else text(value)
+
+
+def _when(moment: datetime | None) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M:%S") if moment else "-"
+
+
+def to_json(value: Any) -> str:
+    """JSON with datetimes as ISO text and non-finite floats as null (strict JSON)."""
+    return json.dumps(_clean(value), indent=2, default=_default, allow_nan=False)
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    return value
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat(sep=" ", timespec="seconds")
+    raise TypeError(f"cannot write {type(value).__name__} as JSON")
+
+
+def rich_table(title: str, columns: list[Column], rows: list[dict[str, Any]]) -> Table:
+    table = Table(title=title, title_justify="left")
+    for column in columns:
+        table.add_column(column.header, justify="left" if column.left else "right")
+    for row in rows:
+        table.add_row(*[column.text(row.get(column.key)) for column in columns])
+    return table
+
+
+def write_csv(stream: TextIO, columns: list[Column], rows: list[dict[str, Any]]) -> None:
+    writer = csv.writer(stream, lineterminator="\n")
+    writer.writerow([column.key for column in columns])
+    for row in rows:
+        writer.writerow(["" if row.get(c.key) is None else _cell(row.get(c.key)) for c in columns])
+
+
+def _cell(value: Any) -> Any:
+    if isinstance(value, list | dict):
+        return json.dumps(value)
+    if isinstance(value, datetime):
+        return value.isoformat(sep=" ", timespec="seconds")
+    return value
+
+
+def markdown_table(columns: list[Column], rows: list[dict[str, Any]]) -> str:
+    def cell(text: str) -> str:
+        return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+
+    lines = [
+        "| " + " | ".join(cell(c.header) for c in columns) + " |",
+        "|" + "|".join(":---" if c.left else "---:" for c in columns) + "|",
+    ]
+    lines += [
+        "| " + " | ".join(cell(c.text(row.get(c.key))) for c in columns) + " |" for row in rows
+    ]
+    return "\n".join(lines)
+
+
+def print_listing(
+    console: Console,
+    title: str,
+    columns: list[Column],
+    rows: list[dict[str, Any]],
+    output_format: str,
+    payload: Any = None,
+    csv_columns: list[Column] | None = None,
+) -> None:
+    """`rows` as a rich table, CSV (`csv_columns` if given) or JSON (`payload` if given)."""
+    if output_format == "json":
+        sys.stdout.write(to_json(rows if payload is None else payload) + "\n")
+    elif output_format == "csv":
+        write_csv(sys.stdout, csv_columns or columns, rows)
+    else:
+        wide(console).print(rich_table(title, columns, rows))
+
+
+def wide(console: Console) -> Console:
+    """The console, or on a pipe or file a wide one, so that long rows are not wrapped."""
+    return console if console.is_terminal else Console(file=sys.stdout, width=WIDE)
+
+
+# --- the listings -------------------------------------------------------------------------
+
+STUDY_COLUMNS = [
+    Column("name", "study", left=True),
+    Column("state", "state", left=True),
+    Column("rounds", "rounds"),
+    *[Column(s, s, maybe(str)) for s in queries.STATES],
+    Column("best", "best val acc", acc),
+    Column("test_accuracy", "test acc", acc),
+    Column("started", "started", _when),
+    Column("last_changed", "last changed", _when),
+]
+
+
+def study_rows(overviews: list[StudyOverview]) -> list[dict[str, Any]]:
+    return [
+        {
+            "name": o.name,
+            "state": o.state,
+            "rounds": f"{o.rounds_done}/{o.rounds_planned or '?'}",
+            "rounds_done": o.rounds_done,
+            "rounds_planned": o.rounds_planned,
+            **o.trials,
+            "best": o.best,
+            "test_accuracy": o.test_accuracy,
+            "started": o.started,
+            "last_changed": o.last_changed,
+        }
+        for o in overviews
+    ]
+
+
+def print_studies(console: Console, overviews: list[StudyOverview], output_format: str) -> None:
+    rows = study_rows(overviews)
+    payload = [
+        {
+            **{k: v for k, v in row.items() if k not in queries.STATES and k != "rounds"},
+            "trials": o.trials,
+        }
+        for row, o in zip(rows, overviews, strict=True)
+    ]
+    csv_columns = [c for c in STUDY_COLUMNS if c.key != "rounds"]
+    csv_columns[2:2] = [Column("rounds_done", ""), Column("rounds_planned", "")]
+    print_listing(console, "Studies", STUDY_COLUMNS, rows, output_format, payload, csv_columns)
+
+
+def trial_columns(param_names: list[str]) -> list[Column]:
+    return [
+        Column("number", "trial"),
+        Column("round", "round", maybe(str)),
+        Column("state", "state", left=True),
+        *[Column(name, label(name), maybe(fmt_value)) for name in param_names],
+        Column("val_accuracy", "val acc", acc),
+        Column("train_accuracy", "train acc", acc),
+        Column("epochs_run", "epochs", maybe(str)),
+        Column("seconds", "seconds", maybe(lambda s: f"{s:.2f}")),
+    ]
+
+
+def flat(row: dict[str, Any]) -> dict[str, Any]:
+    """A trial row with its parameters as columns of their own."""
+    return {**{k: v for k, v in row.items() if k != "params"}, **row["params"]}
+
+
+def print_trials(
+    console: Console, data: queries.StudyData, rows: list[dict[str, Any]], output_format: str
+) -> None:
+    print_listing(
+        console,
+        f"Trials of {data.name!r}",
+        trial_columns(data.param_names),
+        [flat(r) for r in rows],
+        output_format,
+        payload=rows,
+    )
+
+
+def round_columns(param_names: list[str]) -> list[Column]:
+    return [
+        Column("round", "round"),
+        *[Column(name, label(name), left=True) for name in param_names],
+        Column("trials", "trials"),
+        Column("best", "best", acc),
+        Column("median", "median", acc),
+        Column("reason", "why", left=True),
+    ]
+
+
+def round_csv_columns(data: queries.StudyData) -> list[Column]:
+    """Ranges as numbers for machines: <param>_low, <param>_high (or <param>_choices)."""
+    kinds = {p.name: p.kind for p in data.spec.params} if data.spec else {}
+    bounds = [
+        Column(f"{name}_{end}", "")
+        for name in data.param_names
+        for end in (("choices",) if kinds.get(name) == "categorical" else ("low", "high"))
+    ]
+    return [
+        Column("round", ""),
+        *bounds,
+        Column("trials", ""),
+        Column("done", ""),
+        Column("best", ""),
+        Column("median", ""),
+        Column("reason", ""),
+    ]
+
+
+def round_rows(rounds: list[RoundRecord], param_names: list[str]) -> list[dict[str, Any]]:
+    rows = []
+    for r in rounds:
+        bounds = {
+            f"{name}_{end}": value
+            for name, current in r.ranges.items()
+            for end, value in current.to_dict().items()
+        }
+        rows.append(
+            {
+                "round": r.number,
+                **{name: range_text(r, name) for name in param_names},
+                **bounds,
+                "trials": len(r.trial_numbers) if r.done else "running",
+                "done": r.done,
+                "best": r.best,
+                "median": r.median,
+                "reason": r.reason,
+            }
+        )
+    return rows

@@ -1,0 +1,75 @@
+"""The overview of every study in a storage: what `hpsearch studies` lists."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from optuna.storages import RDBStorage
+
+from hpsearch.store.aggregates import aggregates, studies_by_id
+from hpsearch.store.liveness import holder_alive
+from hpsearch.store.records import COMPLETE_KEY, LOCK_KEY, SPEC_KEY, TEST_KEY, read_rounds
+from hpsearch.timing import WORKER_GRACE_S
+from hpsearch.view.queries import STATES
+
+
+@dataclass
+class StudyOverview:
+    """One line of `hpsearch studies`."""
+
+    name: str
+    state: str  # complete, running or interrupted
+    rounds_done: int
+    rounds_planned: int | None
+    trials: dict[str, int]  # by STATES; a diverged trial counts only as diverged
+    best: float | None
+    test_accuracy: float | None
+    started: datetime | None
+    last_changed: datetime | None
+
+
+def overview(storage: RDBStorage) -> list[StudyOverview]:
+    """Every study in the storage, from a few aggregate queries (no trial is loaded).
+
+    State: `complete` once hpsearch marked it so (a study not written by hpsearch: once no
+    trial waits or runs); otherwise `running` while something is alive, i.e. a RUNNING trial
+    whose Optuna heartbeat is younger than WORKER_GRACE_S, or a coordinator holding the
+    study's lock (its process exists, on this host; its beat is fresh, on another); and
+    `interrupted` when nothing is.
+    """
+    found = aggregates(storage)
+    result = []
+    for sid, study in studies_by_id(storage).items():
+        attrs = study.user_attrs
+        holder = study.system_attrs.get(LOCK_KEY)
+        alive = found.heartbeat_age.get(sid, WORKER_GRACE_S) < WORKER_GRACE_S or bool(
+            holder and holder_alive(holder)
+        )
+        spec = attrs.get(SPEC_KEY)
+        started, last_changed = found.times.get(sid, (None, None))
+        result.append(
+            StudyOverview(
+                name=study.study_name,
+                state=_study_state(attrs, found.counts[sid], alive),
+                rounds_done=sum(r.done for r in read_rounds(attrs)),
+                rounds_planned=spec["rounds"] if spec else None,
+                trials={s: found.counts[sid].get(s, 0) for s in STATES},
+                best=found.best.get(sid),
+                test_accuracy=(attrs.get(TEST_KEY) or {}).get("test_accuracy"),
+                started=started,
+                last_changed=last_changed,
+            )
+        )
+    return result
+
+
+def _study_state(attrs: dict[str, Any], counts: dict[str, int], alive: bool) -> str:
+    if attrs.get(COMPLETE_KEY):
+        return "complete"
+    if alive:
+        return "running"
+    if SPEC_KEY not in attrs and not counts.get("running") and not counts.get("waiting"):
+        return "complete"
+    return "interrupted"

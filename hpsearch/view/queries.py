@@ -1,0 +1,243 @@
+"""Read-only views of stored studies: what `studies`, `show`, `trials`, `best` and `export` show.
+
+Nothing here writes: storages are opened with `open_storage(url, write=False)` and trials are
+read in bulk by `hpsearch.store.reads`, each study in one transaction, so a study that a run
+is writing shows a consistent live state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from optuna.storages import RDBStorage
+from optuna.trial import FrozenTrial, TrialState
+
+from hpsearch.errors import HpsearchError, UsageError
+from hpsearch.store.engines import open_storage
+from hpsearch.store.reads import STATE_NAMES, read_trials
+from hpsearch.store.records import (
+    COMPLETE_KEY,
+    CURVE_KEYS,
+    FINISHED,
+    FIXED_PARAMS_KEY,
+    SPEC_KEY,
+    TEST_KEY,
+    RoundRecord,
+    is_diverged,
+    ranked,
+    read_rounds,
+    score,
+)
+from hpsearch.store.studies import pick_study
+from hpsearch.study.spec import StudySpec
+
+STATES = ("complete", "pruned", "failed", "diverged", "running", "waiting")
+TRIAL_COLUMNS = (
+    "number",
+    "round",
+    "state",
+    "val_accuracy",
+    "train_accuracy",
+    "epochs_run",
+    "seconds",
+)
+BEST_FIRST = {"val_accuracy", "train_accuracy"}
+# The trial attributes each view needs (reading fewer is faster on big studies).
+RANK_ATTRS = ("round", "index", "diverged", "seed")
+ROW_ATTRS = (*RANK_ATTRS, "train_accuracy", "epochs_run", "seconds")
+
+
+@dataclass
+class StudyData:
+    """One study as the read commands see it: stored records plus its trials."""
+
+    name: str
+    user_attrs: dict[str, Any]
+    trials: list[FrozenTrial]
+    spec: StudySpec | None = None
+    rounds: list[RoundRecord] = field(default_factory=list)
+
+    @property
+    def test(self) -> dict[str, Any]:
+        return dict(self.user_attrs.get(TEST_KEY) or {})
+
+    @property
+    def complete(self) -> bool:
+        return bool(self.user_attrs.get(COMPLETE_KEY))
+
+    @property
+    def param_names(self) -> list[str]:
+        if self.spec is not None:
+            return [p.name for p in self.spec.params]
+        return sorted({name for t in self.trials for name in t.params})
+
+
+# --- opening ------------------------------------------------------------------------------
+
+
+def open_reader(url: str) -> RDBStorage:
+    """The storage at `url`, read-only: a missing or foreign database is a StorageError."""
+    return open_storage(url, write=False)
+
+
+def load_study_data(
+    storage: RDBStorage,
+    name: str | None,
+    *,
+    curves: bool = False,
+    attrs: Collection[str] | None = None,
+    states: Iterable[TrialState] | None = None,
+) -> StudyData:
+    """The study `name` (or the only one) with its trials; `curves` adds per-epoch lists and
+    `attrs` limits the trial user attributes read (see `read_trials`)."""
+    name = pick_study(storage, name)
+    study_id = storage.get_study_id_from_name(name)
+    stored = storage.get_study_user_attrs(study_id)
+    trials = read_trials(storage, study_id, curves=curves, attrs=attrs, states=states)
+    data = StudyData(name, stored, trials)
+    if SPEC_KEY in stored:
+        data.spec = StudySpec.from_dict(stored[SPEC_KEY])
+        data.rounds = read_rounds(stored)
+    return data
+
+
+# --- trials, best, export -------------------------------------------------------------------
+
+
+def trial_state(trial: FrozenTrial) -> str:
+    """complete, pruned, failed, diverged, running or waiting."""
+    if trial.state in FINISHED and is_diverged(trial):
+        return "diverged"
+    return STATE_NAMES.get(trial.state, trial.state.name.lower())
+
+
+def trial_row(trial: FrozenTrial, param_names: list[str]) -> dict[str, Any]:
+    """One line of `hpsearch trials`: parameters (a waiting trial's enqueued ones), round,
+    state, final accuracies, cost."""
+    train = trial.user_attrs.get("train_accuracy") or []
+    value = trial.value if trial.state in FINISHED else None
+    params = trial.params or trial.system_attrs.get(FIXED_PARAMS_KEY, {})
+    return {
+        "number": trial.number,
+        "round": trial.user_attrs.get("round"),
+        "state": trial_state(trial),
+        "params": {name: params.get(name) for name in param_names},
+        "val_accuracy": value,
+        "train_accuracy": train[-1] if train else None,
+        "epochs_run": trial.user_attrs.get("epochs_run"),
+        "seconds": trial.user_attrs.get("seconds"),
+    }
+
+
+def select_trials(
+    data: StudyData,
+    *,
+    top: int | None = None,
+    round_number: int | None = None,
+    state: str | None = None,
+    sort: str | None = None,
+    reverse: bool = False,
+) -> list[dict[str, Any]]:
+    """Rows of `hpsearch trials`, filtered, sorted (accuracies best first) and cut to `top`.
+
+    `top` alone ranks by validation accuracy; other columns sort ascending.
+    """
+    if state is not None and state not in STATES:
+        raise UsageError(f"unknown trial state {state!r}; choose from {', '.join(STATES)}")
+    names = data.param_names
+    sort = sort or ("val_accuracy" if top is not None else "number")
+    if sort not in (*TRIAL_COLUMNS, *names):
+        raise UsageError(
+            f"cannot sort by {sort!r}; choose from {', '.join((*TRIAL_COLUMNS, *names))}"
+        )
+    rows = [trial_row(t, names) for t in data.trials]
+    rows = [
+        r
+        for r in rows
+        if (round_number is None or r["round"] == round_number)
+        and (state is None or r["state"] == state)
+    ]
+    descending = (sort in BEST_FIRST) != reverse
+
+    def key(row: dict[str, Any]) -> tuple[bool, Any, int]:
+        value = row["params"][sort] if sort in names else row[sort]
+        missing = value is None
+        if missing:
+            value = 0
+        return (missing != descending, value, -row["number"] if descending else row["number"])
+
+    rows.sort(key=key, reverse=descending)
+    return rows if top is None else rows[:top]
+
+
+def best_trial(data: StudyData) -> FrozenTrial:
+    """The best finished, non-diverged trial (ties: the earliest), as the runner ranks them."""
+    best = ranked(data.trials)
+    if not best or score(best[0]) is None:
+        raise HpsearchError(f"study {data.name!r} has no finished trial that did not diverge yet")
+    return best[0]
+
+
+def best_settings(data: StudyData) -> dict[str, Any]:
+    """The best trial as a file to feed back: `train` is a study file's [train] table.
+
+    `train` holds the study's fixed settings merged with the best parameters (every field a
+    `TrainConfig` field except the seed); `data` is the study's [data] table.
+    """
+    trial = best_trial(data)
+    test = data.test
+    spec = data.spec
+    return {
+        "name": data.name,
+        "seed": spec.seed if spec else None,
+        "trial": trial.number,
+        "round": trial.user_attrs.get("round"),
+        "trial_seed": trial.user_attrs.get("seed"),
+        "val_accuracy": trial.value,
+        "test_accuracy": test.get("test_accuracy") if test.get("trial") == trial.number else None,
+        "params": dict(trial.params),
+        "data": _data_table(spec) if spec else {},
+        "train": {**(spec.train if spec else {}), **trial.params},
+    }
+
+
+def _data_table(spec: StudySpec) -> dict[str, Any]:
+    table = {
+        "dataset": spec.dataset,
+        "n_samples": spec.n_samples,
+        "val_fraction": spec.val_fraction,
+        "test_fraction": spec.test_fraction,
+        "data_dir": spec.data_dir,
+    }
+    return {key: value for key, value in table.items() if value is not None}
+
+
+def export_record(trial: FrozenTrial) -> dict[str, Any]:
+    """Everything about one trial, curves included (read with `curves=True`)."""
+    attrs = trial.user_attrs
+    curve = [trial.intermediate_values[s] for s in sorted(trial.intermediate_values)]
+    return {
+        "number": trial.number,
+        "round": attrs.get("round"),
+        "index": attrs.get("index"),
+        "attempt": attrs.get("attempt"),
+        "seed": attrs.get("seed"),
+        "state": trial_state(trial),
+        "value": trial.value,
+        "params": dict(trial.params),
+        "datetime_start": _iso(trial.datetime_start),
+        "datetime_complete": _iso(trial.datetime_complete),
+        "epochs_run": attrs.get("epochs_run"),
+        "seconds": attrs.get("seconds"),
+        "diverged_at_epoch": attrs.get("diverged_at_epoch"),
+        "fail_reason": attrs.get("fail_reason"),
+        "error": attrs.get("error"),
+        "curves": {"val_accuracy": curve, **{k: attrs.get(k) or [] for k in CURVE_KEYS}},
+    }
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat(sep=" ", timespec="seconds") if moment else None

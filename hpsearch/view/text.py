@@ -1,0 +1,99 @@
+"""The one text layer: how values, ranges, scores, trials and results are written.
+
+Every view (tables, reports, the run's progress lines and summary) formats through these, so
+the same thing reads the same everywhere.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+from optuna.trial import FrozenTrial
+
+from hpsearch.store.records import RoundRecord, is_diverged, score
+from hpsearch.study.space import Range
+from hpsearch.study.spec import StudySpec
+
+LABELS = {"lr": "lr", "weight_decay": "weight decay"}
+
+
+def label(name: str) -> str:
+    """A parameter's name as tables and plots show it."""
+    return LABELS.get(name, name)
+
+
+def fmt_value(value: Any) -> str:
+    if isinstance(value, float):
+        return (
+            f"{value:.1e}"
+            if value != 0 and (abs(value) < 1e-2 or abs(value) >= 1e3)
+            else f"{value:.3g}"
+        )
+    return str(value)
+
+
+def fmt_range(current: Range) -> str:
+    if current.choices:
+        return "{" + ", ".join(map(str, current.choices)) + "}"
+    return f"{fmt_value(current.low)} .. {fmt_value(current.high)}"
+
+
+def acc(value: float | None) -> str:
+    """An accuracy (or any score) to three places; '-' where there is none."""
+    return "-" if value is None or not math.isfinite(value) else f"{value:.3f}"
+
+
+def book_line(rank: int, trial: FrozenTrial) -> str:
+    """'Best-1 (val acc 0.83) | lr 9.2e-03, weight decay 3.9e-07', the book's 6.5 printout."""
+    params = ", ".join(f"{label(k)} {_book_value(v)}" for k, v in trial.params.items())
+    accuracy = "diverged" if is_diverged(trial) else f"val acc {score(trial) or 0.0:.2f}"
+    return f"Best-{rank} ({accuracy}) | {params}"
+
+
+def _book_value(value: Any) -> str:
+    return f"{value:.1e}" if isinstance(value, float) else str(value)
+
+
+def range_text(record: RoundRecord, name: str) -> str:
+    """A round's range of one parameter, marked where it extends past the previous edge."""
+    edge = {"high": " (past high)", "low": " (past low)"}.get(record.crowded.get(name) or "", "")
+    return fmt_range(record.ranges[name]) + edge
+
+
+def round_line(record: RoundRecord, spec: StudySpec) -> str:
+    """One plain line per finished round, for logs and non-interactive runs."""
+    ranges = ", ".join(f"{p.name} {fmt_range(record.ranges[p.name])}" for p in spec.params)
+    return (
+        f"round {record.number + 1}/{spec.rounds}: {len(record.trial_numbers)} trials, "
+        f"best {acc(record.best)}, median {acc(record.median)} | {ranges}"
+    )
+
+
+def test_line(test: dict[str, Any]) -> str:
+    """The study's test score: 'Best configuration (trial 87): val acc 0.890, test acc 0.839'."""
+    if test.get("test_accuracy") is None:
+        why = f" ({test.get('reason', 'no result')})" if test else ""
+        return f"Test accuracy: not scored yet{why}."
+    return (
+        f"Best configuration (trial {test['trial']}): val acc {test['val_accuracy']:.3f}, "
+        f"test acc {test['test_accuracy']:.3f}"
+    )
+
+
+def trial_json(trial: FrozenTrial) -> dict[str, Any]:
+    value = trial.value
+    return {
+        "number": trial.number,
+        "round": trial.user_attrs.get("round"),
+        "state": "DIVERGED" if is_diverged(trial) else trial.state.name,
+        "value": value if value is None or math.isfinite(value) else None,
+        "params": dict(trial.params),
+    }
+
+
+def safe_name(name: str) -> str:
+    """A file name made from a study name: no folders, no dots in front, nothing to quote."""
+    cleaned = re.sub(r"[^A-Za-z0-9._-]+", "_", name).lstrip(".")[:100]
+    return cleaned or "study"
