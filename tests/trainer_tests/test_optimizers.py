@@ -75,14 +75,55 @@ def test_momentum_steps() -> None:
 
 
 def test_nesterov_steps() -> None:
-    m = 0.8
-    v1 = -LR * GRADS[0]
-    p1 = P0 + m * m * v1 - (1 + m) * LR * GRADS[0]
-    v2 = m * v1 - LR * GRADS[1]
-    p2 = p1 + m * m * v2 - (1 + m) * LR * GRADS[1]
-    got = trajectory(Nesterov(LR, m))
-    np.testing.assert_allclose(got[0][0], p1, rtol=1e-12, atol=1e-15)
-    np.testing.assert_allclose(got[1][0], p2, rtol=1e-12, atol=1e-15)
+    # Bengio, Boulanger-Lewandowski and Pascanu 2012 (arXiv 1212.0901), eqs. 6 and 7, with a
+    # constant μ: v_t = μ·v_{t-1} - ε·g_t and Θ_t = Θ_{t-1} + μ²·v_{t-1} - (1 + μ)·ε·g_t, where
+    # the step uses the velocity v_{t-1} of the previous step.
+    mu = 0.8
+    w, v_prev, expected = P0.copy(), np.zeros(3), []
+    for g in GRADS:
+        w = w + mu * mu * v_prev - (1 + mu) * LR * g
+        v = mu * v_prev - LR * g
+        expected.append((w, [v]))
+        v_prev = v
+    assert_trajectory(Nesterov(LR, mu), expected)
+
+
+def test_nesterov_is_the_look_ahead_method_at_the_look_ahead_point() -> None:
+    # Eq. 7 is Nesterov's momentum in the form of Sutskever et al. 2013 (the gradient taken at
+    # the look-ahead point θ + μ·v: v ← μ·v - ε·∇f(θ + μ·v), θ ← θ + v) rewritten in the
+    # variable Θ = θ + μ·v. Run that form independently on a quadratic, where the gradients
+    # depend on the path: the trainer's iterates are its look-ahead points, step after step.
+    rng = np.random.default_rng(1)
+    a = rng.standard_normal((3, 3))
+    a = a @ a.T + 0.1 * np.eye(3)
+    mu, lr = 0.9, 0.5 / float(np.linalg.eigvalsh(a).max())
+    theta, v = P0.copy(), np.zeros(3)
+    optimizer, w = Nesterov(lr, mu), P0.copy()
+    for t in range(1, 11):
+        v = mu * v - lr * (a @ (theta + mu * v))
+        theta = theta + v
+        optimizer.update([w], [a @ w])
+        np.testing.assert_allclose(w, theta + mu * v, rtol=1e-12, atol=1e-15, err_msg=f"t={t}")
+        np.testing.assert_allclose(optimizer.state[0][0], v, rtol=1e-12, atol=1e-15)
+
+
+def test_nesterov_beats_momentum_on_an_ill_conditioned_quadratic() -> None:
+    # f(w) = 0.5·wᵀAw with A's eigenvalues from 1 down to 0.01 (condition number 100) in a
+    # random basis; the optimum is w = 0. With lr = 1/λ_max and μ = 0.9 every mode of either
+    # method is an underdamped oscillation; its contraction per step is √μ = 0.949 for
+    # Momentum and √(μ·(1 - lr·λ)) < √μ for Nesterov (roots of z² - (1+μ)(1-lr·λ)z + μ(1-lr·λ)).
+    rng = np.random.default_rng(0)
+    q, _ = np.linalg.qr(rng.standard_normal((5, 5)))
+    a = q @ np.diag(np.logspace(0, -2, 5)) @ q.T
+    start = rng.standard_normal(5)
+    distances = {}
+    for optimizer in (Momentum(1.0, 0.9), Nesterov(1.0, 0.9)):
+        w = start.copy()
+        for _ in range(100):
+            optimizer.update([w], [a @ w])
+        distances[type(optimizer)] = float(np.linalg.norm(w))
+    # Measured: Momentum 1.3e-3, Nesterov 3.5e-4 of a start at distance 1.29.
+    assert distances[Nesterov] < 0.5 * distances[Momentum] < 1e-2 * np.linalg.norm(start)
 
 
 def test_adagrad_steps() -> None:
