@@ -134,6 +134,8 @@ class BatchNorm(Layer):
 
     Training normalises with the batch statistics and updates running averages
     (`running = momentum·running + (1 - momentum)·batch`); inference uses the running ones.
+    Both divide by √(var + ε) with the book's ε = 1e-6 (its code writes 10e-7): ε keeps a
+    near-constant feature from being blown up, and the book's value keeps results comparable.
     """
 
     param_names, grad_names = ("gamma", "beta"), ("dgamma", "dbeta")
@@ -147,7 +149,7 @@ class BatchNorm(Layer):
         self.momentum = momentum
         self.running_mean = np.zeros(size, dtype=dtype)
         self.running_var = np.ones(size, dtype=dtype)
-        self.eps = 1e-7
+        self.eps = 1e-6  # the book's common/layers.py writes 10e-7
 
     def forward(self, x: Array, *, train: bool) -> Array:
         self._input_shape = x.shape

@@ -49,18 +49,28 @@ class Momentum(Optimizer):
 
 
 class Nesterov(Momentum):
-    """Nesterov's accelerated gradient in the book's form (Sutskever et al. 2013).
+    """Nesterov's accelerated gradient as the book computes it (Bengio et al. 2012, eq. 7).
 
-    v ← m·v - lr·g;  W ← W + m·m·v - (1 + m)·lr·g  (v already updated).
+    Bengio, Boulanger-Lewandowski and Pascanu ("Advances in Optimizing Recurrent Networks",
+    arXiv 1212.0901, eq. 7) write Nesterov's look-ahead momentum (v ← m·v - lr·∇f(θ + m·v);
+    θ ← θ + v) in the look-ahead point W = θ + m·v, so the gradient is the one at the current
+    parameters and the step uses the velocity of the PREVIOUS step:
+
+        W ← W + m·m·v - (1 + m)·lr·g;  then  v ← m·v - lr·g.
+
+    Updating v first, as the book's code did until its fix of January 2021 ("Fix Nesterov
+    update function"), moves every step by m·m·(v_new - v_prev) more, -m·m·lr·g already on
+    the first; it amounts to taking each gradient at θ + (m + m·m)·v, past the look-ahead point.
     """
 
     def update(self, params: Arrays, grads: Arrays) -> None:
-        m = self.momentum
+        # Python floats keep float32 arrays in float32 (NumPy 2 promotes np.float64 scalars).
+        m, lr = float(self.momentum), float(self.lr)
         for p, g, (v,) in zip(params, grads, self._slots(params, 1), strict=True):
+            p += m * m * v  # the previous velocity
+            p -= (1.0 + m) * lr * g
             v *= m
-            v -= self.lr * g
-            p += m * m * v
-            p -= (1 + m) * self.lr * g
+            v -= lr * g
 
 
 class AdaGrad(Optimizer):

@@ -160,8 +160,27 @@ def test_batch_norm_normalises_batches_in_training() -> None:
     x = rng.normal([1.0, -5.0, 20.0], [0.5, 2.0, 10.0], size=(64, 3))
     out = layer.forward(x, train=True)
     np.testing.assert_allclose(out.mean(axis=0), 0, atol=1e-12)
-    np.testing.assert_allclose(out.var(axis=0), x.var(axis=0) / (x.var(axis=0) + 1e-7))
+    np.testing.assert_allclose(out.var(axis=0), x.var(axis=0) / (x.var(axis=0) + 1e-6))
     assert layer.decay == [False, False]  # gamma and beta are never decayed
+
+
+def test_batch_norm_forward_is_the_books_formula_with_its_epsilon() -> None:
+    # The book's ε is 10e-7 = 1e-6. Features with standard deviations from 3e-4 to 10, so that
+    # for the smallest ones var is below ε and ε decides the output.
+    rng = np.random.default_rng(7)
+    scales = np.array([3e-4, 1e-3, 1e-2, 1.0, 10.0])
+    x = rng.normal(2.0, scales, size=(32, 5))
+    gamma, beta = np.array([1.0, 0.5, 2.0, -1.0, 1.5]), np.array([0.1, -0.2, 0.0, 0.3, 1.0])
+    layer = BatchNorm(5, dtype=F64)
+    layer.gamma[...], layer.beta[...] = gamma, beta
+    out = layer.forward(x, train=True)
+    mean = x.sum(axis=0) / len(x)
+    var = ((x - mean) ** 2).sum(axis=0) / len(x)  # the biased batch variance, as in the book
+    expected = (x - mean) / np.sqrt(var + 1e-6) * gamma + beta
+    np.testing.assert_allclose(out, expected, rtol=1e-12, atol=1e-12)
+    # The test can tell the book's ε from the 1e-7 the trainer had: not by a little.
+    with_1e7 = (x - mean) / np.sqrt(var + 1e-7) * gamma + beta
+    assert np.abs(with_1e7 - expected).max() > 0.1
 
 
 def test_batch_norm_inference_uses_running_statistics() -> None:
@@ -175,7 +194,7 @@ def test_batch_norm_inference_uses_running_statistics() -> None:
     np.testing.assert_allclose(layer.running_mean, 0.1 * x.mean(axis=0), rtol=1e-12)
     np.testing.assert_allclose(layer.running_var, 0.9 + 0.1 * x.var(axis=0), rtol=1e-12)
     mean, var = layer.running_mean.copy(), layer.running_var.copy()
-    expected = layer.gamma * (x - mean) / np.sqrt(var + 1e-7) + layer.beta
+    expected = layer.gamma * (x - mean) / np.sqrt(var + 1e-6) + layer.beta
     np.testing.assert_allclose(layer.forward(x, train=False), expected, rtol=1e-12)
     # Inference leaves the running statistics alone and treats each row on its own.
     np.testing.assert_array_equal(layer.running_mean, mean)
