@@ -4,8 +4,9 @@ It knows nothing of the search: `train(config, split, on_epoch)` is the whole co
 """
 
 from trainer.config import ConfigError, EpochResult, History, TrainConfig
-from trainer.data import DATASETS, Dataset, DatasetError, Split, load_dataset, split
+from trainer.data import DATASETS, Dataset, DatasetError, Split, load_dataset
 from trainer.loop import train
+from trainer.splits import split
 
 __all__ = [
     "DATASETS",

@@ -1,5 +1,4 @@
-"""Image data sets on disk: IDX files (the MNIST format), ``.npz`` files, bundled CSV files,
-and the parse cache.
+"""Image data sets on disk: IDX files (the MNIST format), ``.npz`` files, bundled CSV files.
 
 Everything here returns images as C-contiguous float32 arrays of shape (N, C, H, W) with values
 in [0, 1], and labels as int64 arrays of shape (N,), so that the rest of the trainer never sees
@@ -9,17 +8,14 @@ wrong with it.
 
 from __future__ import annotations
 
-import contextlib
 import gzip
 import importlib.util
 import math
-import os
 import struct
-import tempfile
 import zipfile
 import zlib
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 
@@ -33,9 +29,6 @@ IDX_NAMES = {
     "test_images": "t10k-images-idx3-ubyte",
     "test_labels": "t10k-labels-idx1-ubyte",
 }
-
-# Bump when the cache layout changes, so that old caches are rebuilt instead of misread.
-_CACHE_VERSION = 1
 
 # Accepted .npz key sets: (images, labels, optional test images, optional test labels).
 _NPZ_KEYS = (
@@ -203,48 +196,6 @@ def read_package_csv(package: str, relative: str, side: int, max_value: int) -> 
         raise DatasetError(f"{path}: expected rows of {side * side} pixels then a label")
     images = np.ascontiguousarray(pixels.reshape(-1, 1, side, side), dtype=np.float32)
     return Arrays(images / np.float32(max_value), as_labels(table[:, -1], path))
-
-
-def read_cache(path: Path, max_value: int) -> Arrays | None:
-    """Read arrays that `write_cache` stored, or None if the cache is missing or unusable."""
-    with contextlib.suppress(OSError, ValueError, KeyError, EOFError), np.load(path) as npz:
-        if int(npz["version"]) != _CACHE_VERSION or int(npz["max_value"]) != max_value:
-            return None
-        arrays = {key: npz[key] for key in Arrays._fields if key in npz.files}
-        for key in ("images", "test_images"):
-            if key in arrays:
-                arrays[key] = arrays[key].astype(np.float32) / np.float32(max_value)
-        return Arrays(**arrays)
-    return None
-
-
-def write_cache(path: Path, arrays: Arrays, max_value: int) -> None:
-    """Cache parsed arrays as .npz, atomically (temp file + rename) for concurrent workers.
-
-    Images are stored as whole-number pixels (images * max_value) in uint8, a quarter of
-    float32's size; `read_cache` divides them again, which reproduces them bit for bit.
-    """
-    stored: dict[str, Any] = {
-        "version": np.int64(_CACHE_VERSION),
-        "max_value": np.int64(max_value),
-    }
-    for key, value in arrays._asdict().items():
-        if value is not None and key.endswith("images"):
-            stored[key] = np.rint(value * max_value).astype(np.uint8)
-        elif value is not None:
-            stored[key] = value
-    tmp_path = None
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".tmp", delete=False) as tmp:
-            tmp_path = Path(tmp.name)
-            np.savez(tmp, **stored)
-        tmp_path.chmod(0o644)  # NamedTemporaryFile makes it private; the cache may be shared
-        os.replace(tmp_path, path)
-    except OSError:
-        # The cache only saves time: a read-only or full disk must not stop training.
-        if tmp_path is not None:
-            tmp_path.unlink(missing_ok=True)
 
 
 def as_images(array: np.ndarray, source: object) -> np.ndarray:

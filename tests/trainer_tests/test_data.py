@@ -21,8 +21,9 @@ import numpy as np
 import pytest
 
 from trainer import data
-from trainer.data import Dataset, DatasetError, IdxSource, load_dataset, split
+from trainer.data import Dataset, DatasetError, IdxSource, load_dataset
 from trainer.idx import read_idx
+from trainer.splits import split
 
 # Images of `_indexed` encode their own index exactly: pixel value = index / 2**20.
 _SCALE = 2**20

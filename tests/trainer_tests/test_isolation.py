@@ -15,6 +15,7 @@ FORBIDDEN = ("optuna", "sqlalchemy", "typer", "matplotlib", "hpsearch")
 IMPORTS = """
 import trainer, trainer.config, trainer.conv, trainer.data, trainer.gradcheck, trainer.idx
 import trainer.init, trainer.layers, trainer.loop, trainer.networks, trainer.optimizers
+import trainer.cache, trainer.splits
 """
 
 TRAINS = """
