@@ -100,7 +100,24 @@ def open_storage(
     shown = redact(url)
     if parsed.get_backend_name() == "sqlite":
         _check_sqlite_file(parsed, write=write)
-    tables = _tables(parsed, shown)
+    complete = _check_tables(_tables(parsed, shown), shown, write=write)
+    storage = _create(
+        parsed,
+        shown,
+        write=write,
+        skip_table_creation=complete,
+        heartbeat_interval=heartbeat_interval,
+        grace_period=grace_period,
+    )
+    if parsed.get_backend_name() == "sqlite":
+        sqlalchemy.event.listen(
+            storage.engine, "begin", _begin_immediate if write else _begin_deferred
+        )
+    return storage
+
+
+def _check_tables(tables: set[str], shown: str, *, write: bool) -> bool:
+    """Whether the database holds all of Optuna's tables; refuses a foreign or empty one."""
     complete = tables >= OPTUNA_TABLES
     if tables and not complete and not tables <= OPTUNA_OWN:
         raise StorageError(
@@ -113,33 +130,26 @@ def open_storage(
             f"{shown} holds no studies (no Optuna tables); run "
             "`hpsearch run STUDY_FILE` first or check the URL"
         )
+    return complete
+
+
+def _create(parsed: URL, shown: str, **kwargs: Any) -> RDBStorage:
+    """`_rdb_storage`, tried again while processes starting together race to create tables."""
     for attempt in range(5):
         try:
-            storage = _rdb_storage(
-                parsed,
-                write=write,
-                skip_table_creation=complete,
-                heartbeat_interval=heartbeat_interval,
-                grace_period=grace_period,
-            )
-            break
+            return _rdb_storage(parsed, **kwargs)
         except RuntimeError as error:  # Optuna's schema-version check
             raise StorageError(f"{shown}: {error}") from None
         except sqlalchemy.exc.SQLAlchemyError as error:
-            # Processes starting together on a new database race to create the tables; the
-            # loser's CREATE fails ("already exists", a duplicate key), and the tables exist
-            # on the next attempt.
+            # The loser's CREATE fails ("already exists", a duplicate key), and the tables
+            # exist on the next attempt.
             racing = isinstance(
                 error, sqlalchemy.exc.IntegrityError | sqlalchemy.exc.ProgrammingError
             ) or "already exists" in str(error)
             if not racing or attempt == 4:
                 raise StorageError(f"{shown}: cannot open the database: {_short(error)}") from None
             time.sleep(0.2 * (attempt + 1))
-    if parsed.get_backend_name() == "sqlite":
-        sqlalchemy.event.listen(
-            storage.engine, "begin", _begin_immediate if write else _begin_deferred
-        )
-    return storage
+    raise AssertionError("unreachable")  # the last attempt returns or raises
 
 
 def _rdb_storage(
