@@ -74,14 +74,6 @@ def _parse(url: str) -> URL:
     return parsed
 
 
-def sqlite_path(url: str) -> Path | None:
-    """The file of a SQLite URL (None for other kinds or in-memory SQLite)."""
-    parsed = _parse(url)
-    if parsed.get_backend_name() != "sqlite" or not parsed.database:
-        return None
-    return Path(parsed.database)
-
-
 def open_storage(
     url: str,
     *,
