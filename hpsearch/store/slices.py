@@ -16,6 +16,7 @@ The best trials are ordered and cut in the database (`top_trial_ids`), in the or
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import sqlalchemy as sa
@@ -24,7 +25,7 @@ from optuna.trial import FrozenTrial
 
 from hpsearch.store.reads import read_trials
 from hpsearch.store.records import FINISHED
-from hpsearch.store.tables import MODELS, TRIALS, USER_ATTRS, VALUES, snapshot
+from hpsearch.store.tables import MODELS, PARAMS, TRIALS, USER_ATTRS, VALUES, snapshot
 
 # A round's follow needs these attributes (places, retries, scores); never the curves.
 ROUND_ATTRS = ("round", "index", "attempt", "seed", "fail_reason", "diverged")
@@ -105,6 +106,41 @@ def read_trial_ids(
     where = [TRIALS.c.trial_id.in_(trial_ids)]
     by_id = {t._trial_id: t for t in read_trials(storage, study_id, curves=curves, where=where)}
     return [by_id[i] for i in trial_ids if i in by_id]
+
+
+def iter_trials(
+    storage: RDBStorage, study_id: int, *, curves: bool = False, batch: int = 2000
+) -> Iterator[FrozenTrial]:
+    """Every trial of the study in number order, `batch` at a time (memory flat in the size
+    of the study). Each batch is read in one transaction: a trial is never seen half
+    written, but a study being written may change between two batches."""
+    after = -1
+    while True:
+        with snapshot(storage) as connection:
+            ids = list(
+                connection.execute(
+                    sa.select(TRIALS.c.trial_id)
+                    .where(TRIALS.c.study_id == study_id, TRIALS.c.trial_id > after)
+                    .order_by(TRIALS.c.trial_id)
+                    .limit(batch)
+                ).scalars()
+            )
+        if not ids:
+            return
+        yield from read_trial_ids(storage, study_id, ids, curves=curves)
+        after = ids[-1]
+
+
+def param_names(storage: RDBStorage, study_id: int) -> list[str]:
+    """The names of the parameters of the study's trials, sorted: one aggregate query."""
+    query = (
+        sa.select(PARAMS.c.param_name)
+        .join(TRIALS, TRIALS.c.trial_id == PARAMS.c.trial_id)
+        .where(TRIALS.c.study_id == study_id)
+        .distinct()
+    )
+    with snapshot(storage) as connection:
+        return sorted(connection.execute(query).scalars())
 
 
 def _value() -> sa.ColumnElement[float]:
