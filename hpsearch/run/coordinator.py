@@ -134,7 +134,9 @@ class _Coordinator:
         if record is None:
             previous = self.finished_round(round_number - 1) if round_number else []
             record = plan_round(study, spec, round_number, records, previous)
-            self.floor = with_retries(lambda: next_trial_id(self.storage, self.study_id), "plan")
+            self.floor = with_retries(
+                lambda: next_trial_id(self.storage, self.study_id), "plan the round"
+            )
             write_round(study, record)
         else:  # resumed: its floor is its first trial's id (read once)
             self.floor = round_floor(self.storage, self.study_id, round_number)
