@@ -11,8 +11,9 @@ worker keeps two bounds:
   trial created after that read has an id at least it.
 - `hint`: the trial it claimed last. Trials of smaller ids were claimed when it claimed, or
   being claimed on PostgreSQL (`SKIP LOCKED`): one of these comes back only if its claim
-  rolls back, and the exact scan from `safe`, done whenever the scan from `hint` finds
-  nothing, finds it.
+  rolls back, and the exact scan from `safe`, done whenever the scan from a `hint` above
+  `safe` finds nothing, finds it. Once `hint` is `safe`, a trial whose claim rolls back has
+  an id of at least `safe`, which every later scan covers.
 
 So a claim reads the trials of the current round (from `safe`) at most, never the finished
 rounds before it.
@@ -25,7 +26,7 @@ from typing import Any
 
 from optuna.storages import RDBStorage
 
-from hpsearch.store.slices import next_trial_id
+from hpsearch.store.slices import next_trial_id, waiting_from
 from hpsearch.store.writes import ClaimedTrial, claim_waiting_trial
 
 
@@ -39,9 +40,15 @@ class Claimer:
     hint: int = 0
 
     def claim(self, system_attrs: dict[str, Any]) -> ClaimedTrial | None:
-        """Claim the study's oldest waiting trial, or return None when none waits."""
+        """Claim the study's oldest waiting trial, or return None when none waits.
+
+        An idle worker (nothing waits from `safe` on) only reads: no write transaction, so
+        on SQLite its polls never queue the coordinator's writes behind the lock.
+        """
+        if self.hint == self.safe and not waiting_from(self.storage, self.study_id, self.safe):
+            return None
         trial = claim_waiting_trial(self.storage, self.study_id, system_attrs, after_id=self.hint)
-        if trial is None:
+        if trial is None and self.hint > self.safe:
             upcoming = next_trial_id(self.storage, self.study_id)
             trial = claim_waiting_trial(
                 self.storage, self.study_id, system_attrs, after_id=self.safe, skip_locked=False
@@ -49,5 +56,6 @@ class Claimer:
             if trial is None:
                 self.safe = self.hint = upcoming
                 return None
-        self.hint = trial.trial_id
+        if trial is not None:
+            self.hint = trial.trial_id
         return trial

@@ -21,7 +21,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from optuna.storages import RDBStorage
-from optuna.trial import FrozenTrial
+from optuna.trial import FrozenTrial, TrialState
 
 from hpsearch.store.reads import read_trials
 from hpsearch.store.records import FINISHED
@@ -54,6 +54,17 @@ def study_user_attr(storage: RDBStorage, study_id: int, key: str) -> Any:
             sa.select(table.c.value_json).where(table.c.study_id == study_id, table.c.key == key)
         ).scalar()
     return None if text is None else json.loads(text)
+
+
+def waiting_from(storage: RDBStorage, study_id: int, floor: int) -> bool:
+    """Whether a trial of the study of id `floor` or more waits (a read, no lock)."""
+    query = sa.select(TRIALS.c.trial_id).where(
+        TRIALS.c.study_id == study_id,
+        TRIALS.c.trial_id >= floor,
+        TRIALS.c.state == TrialState.WAITING,
+    )
+    with snapshot(storage) as connection:
+        return connection.execute(query.limit(1)).first() is not None
 
 
 def _attr_is(key: str, value: object) -> sa.Exists:
