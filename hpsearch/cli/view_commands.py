@@ -45,11 +45,11 @@ def show(
     """
     from hpsearch.view.documents import print_show
     from hpsearch.view.listings import check_format
-    from hpsearch.view.queries import RANK_ATTRS, load_study_data
+    from hpsearch.view.queries import load_top_data
 
     fmt = check_format(output_format)
-    data = load_study_data(reader(storage), study, attrs=RANK_ATTRS)
-    print_show(stdout, data, 20 if top is None else top, fmt)
+    top = 20 if top is None else top
+    print_show(stdout, load_top_data(reader(storage), study, top), top, fmt)
 
 
 @app.command()
@@ -89,10 +89,13 @@ def trials(
 ) -> None:
     """One row per trial: parameters, round, state, final validation and training accuracy."""
     from hpsearch.view.listings import check_format, print_trials
-    from hpsearch.view.queries import ROW_ATTRS, load_study_data, select_trials
+    from hpsearch.view.queries import ROW_ATTRS, load_study_data, load_top_data, select_trials
 
     fmt = check_format(output_format)
-    data = load_study_data(reader(storage), study, attrs=ROW_ATTRS)
+    if top is not None and (round_number, state, sort, reverse) == (None, None, None, False):
+        data = load_top_data(reader(storage), study, top, listed=True)  # cut by the database
+    else:
+        data = load_study_data(reader(storage), study, attrs=ROW_ATTRS)
     rows = select_trials(
         data, top=top, round_number=round_number, state=state, sort=sort, reverse=reverse
     )
@@ -109,11 +112,10 @@ def best(
     study file's \[train] table (the study's fixed settings with the best parameters)."""
     from hpsearch.view.documents import print_best
     from hpsearch.view.listings import check_format
-    from hpsearch.view.queries import RANK_ATTRS, best_settings, load_study_data
+    from hpsearch.view.queries import best_settings, load_top_data
 
     fmt = check_format(output_format)
-    data = load_study_data(reader(storage), study, attrs=RANK_ATTRS)
-    settings = best_settings(data)
+    settings = best_settings(load_top_data(reader(storage), study, 1))
     print_best(stdout, settings, fmt)
 
 
@@ -139,12 +141,10 @@ def export(
     ] = None,
 ) -> None:
     """Every trial with its parameters, round and per-epoch curves, as JSON or CSV."""
-    from hpsearch.view.documents import export_format, export_text, write_output
-    from hpsearch.view.queries import load_study_data
+    from hpsearch.view.documents import export_format, export_study
 
     fmt = export_format(output_format, output)
-    data = load_study_data(reader(storage), study, curves=True)
-    write_output(export_text(data, fmt), output)
+    export_study(reader(storage), study, fmt, output)
 
 
 @app.command()

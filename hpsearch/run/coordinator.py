@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from multiprocessing.process import BaseProcess
 from typing import Any
 
@@ -30,18 +30,23 @@ from hpsearch.run.worker import fail_abandoned, open_worker_storage, spawn_worke
 from hpsearch.store.engines import redact
 from hpsearch.store.records import (
     COMPLETE_KEY,
-    FINISHED,
     TEST_KEY,
     RoundRecord,
     finished_by_index,
-    ranked,
     read_rounds,
-    round_trials,
     score,
     summarize,
     write_round,
 )
 from hpsearch.store.retries import storage_failure, with_retries
+from hpsearch.store.slices import (
+    finished_places,
+    next_trial_id,
+    read_round,
+    read_trial_ids,
+    round_floor,
+    top_trial_ids,
+)
 from hpsearch.store.studies import create_or_check_study
 from hpsearch.study.space import round_generator, sample
 from hpsearch.study.spec import StudySpec
@@ -87,7 +92,8 @@ def run_study(
                     _Coordinator(study, storage, study_id, spec, observer, stop, workers).run()
                 finally:
                     stop_workers(workers)
-        return _summary(study, spec, url, already_complete, time.perf_counter() - started)
+        seconds = time.perf_counter() - started
+        return _summary(study, storage, study_id, spec, url, already_complete, seconds)
     except (sqlalchemy.exc.SQLAlchemyError, optuna.exceptions.StorageInternalError) as error:
         raise storage_failure(error, f"run study {spec.name!r}") from None
     finally:
@@ -105,6 +111,9 @@ class _Coordinator:
     observer: Observer
     stop: threading.Event
     workers: list[BaseProcess]
+    floor: int = 0  # the smallest trial id of the round followed (see `store.slices`)
+    last_round: list[FrozenTrial] = field(default_factory=list)  # its trials, last read
+    last_number: int = -1  # the round `last_round` belongs to
 
     def run(self) -> None:
         for round_number in range(self.spec.rounds):
@@ -113,7 +122,7 @@ class _Coordinator:
             self.run_round(round_number)
         if not self.stop.is_set():
             self.observer.testing()
-            if _score_test(self.study, self.spec, self.stop):
+            if _score_test(self.study, self.storage, self.study_id, self.spec, self.stop):
                 self.study.set_user_attr(COMPLETE_KEY, True)
 
     def run_round(self, round_number: int) -> None:
@@ -123,16 +132,30 @@ class _Coordinator:
         if record is not None and record.done:
             return
         if record is None:
-            record = plan_round(study, spec, round_number, records)
+            previous = self.finished_round(round_number - 1) if round_number else []
+            record = plan_round(study, spec, round_number, records, previous)
+            self.floor = with_retries(
+                lambda: next_trial_id(self.storage, self.study_id), "plan the round"
+            )
             write_round(study, record)
+        else:  # resumed: its floor is its first trial's id (read once)
+            self.floor = round_floor(self.storage, self.study_id, round_number)
         self.observer.round_started(record, spec)
         rng = round_generator(spec.seed, round_number)
         params = sample(spec.params, record.ranges, rng, spec.trials_per_round)
         if not self.follow(record, params):
             return
         record.done = True
-        write_round(study, summarize(record, round_trials(study.get_trials(), round_number)))
+        write_round(study, summarize(record, self.last_round))
         self.observer.round_finished(record, spec)
+
+    def finished_round(self, round_number: int) -> list[FrozenTrial]:
+        """The trials of the done round `round_number`: as its follow last read them, else
+        (a resumed run) read once."""
+        if self.last_number == round_number:
+            return self.last_round
+        floor = round_floor(self.storage, self.study_id, round_number)
+        return read_round(self.storage, self.study_id, round_number, floor)
 
     def follow(self, record: RoundRecord, params: list[dict[str, Any]]) -> bool:
         """Poll the round every POLL_S (re-queue abandoned places, report progress) until every
@@ -156,7 +179,8 @@ class _Coordinator:
         self, record: RoundRecord, params: list[dict[str, Any]]
     ) -> tuple[list[FrozenTrial], bool]:
         fail_abandoned(self.storage, self.study_id)
-        trials = round_trials(self.study.get_trials(deepcopy=False), record.number)
+        trials = read_round(self.storage, self.study_id, record.number, self.floor)
+        self.last_round, self.last_number = trials, record.number
         return trials, enqueue_missing(self.study, self.spec, record, params, trials)
 
     def check_workers(self) -> None:
@@ -169,14 +193,16 @@ class _Coordinator:
             )
 
 
-def _score_test(study: optuna.Study, spec: StudySpec, stop: threading.Event) -> bool:
+def _score_test(
+    study: optuna.Study, storage: RDBStorage, study_id: int, spec: StudySpec, stop: threading.Event
+) -> bool:
     """Train the best configuration once more and score it on the held-out test split.
 
     Returns False if `stop` ended the training first (nothing is stored then).
     """
     if TEST_KEY in study.user_attrs:
         return True
-    best = ranked(study.get_trials(deepcopy=False))
+    best = read_trial_ids(storage, study_id, top_trial_ids(storage, study_id, 1))
     if not best or score(best[0]) is None:
         study.set_user_attr(
             TEST_KEY, {"trial": None, "reason": "no trial finished without diverging"}
@@ -208,23 +234,23 @@ def _score_test(study: optuna.Study, spec: StudySpec, stop: threading.Event) -> 
 
 
 def _summary(
-    study: optuna.Study, spec: StudySpec, url: str, already_complete: bool, seconds: float
+    study: optuna.Study,
+    storage: RDBStorage,
+    study_id: int,
+    spec: StudySpec,
+    url: str,
+    already_complete: bool,
+    seconds: float,
 ) -> RunSummary:
-    trials = study.get_trials(deepcopy=False)
-    finished_places = {
-        (t.user_attrs.get("round"), t.user_attrs.get("index"))
-        for t in trials
-        if t.state in FINISHED
-    }
     return RunSummary(
         study_name=spec.name,
         storage=redact(url),
         already_complete=already_complete,
         complete=bool(study.user_attrs.get(COMPLETE_KEY)),
-        finished=len(finished_places),
+        finished=finished_places(storage, study_id),
         planned=spec.total_trials,
         rounds=read_rounds(study.user_attrs),
-        top=ranked(trials)[:20],
+        top=read_trial_ids(storage, study_id, top_trial_ids(storage, study_id, 20)),
         test=study.user_attrs.get(TEST_KEY, {}),
         seconds=seconds,
         spec=spec,

@@ -20,7 +20,6 @@ from hpsearch.store.records import (
     FIXED_PARAMS_KEY,
     RoundRecord,
     finished_by_index,
-    round_trials,
     score,
 )
 from hpsearch.study.narrowing import RULE, Outcome, narrow
@@ -37,13 +36,19 @@ def fault_point(name: str) -> None:
 
 
 def plan_round(
-    study: optuna.Study, spec: StudySpec, round_number: int, records: dict[int, RoundRecord]
+    study: optuna.Study,
+    spec: StudySpec,
+    round_number: int,
+    records: dict[int, RoundRecord],
+    previous_trials: list[FrozenTrial],
 ) -> RoundRecord:
+    """The record of round `round_number`, from the trials of the round before
+    (`previous_trials`, every attempt; empty for round 0)."""
     settings = spec.narrowing.__dict__.copy()
     if round_number == 0:
         return RoundRecord(0, initial_ranges(spec), RULE, settings, "the file's ranges")
     previous = records[round_number - 1]
-    trials = finished_by_index(round_trials(study.get_trials(), round_number - 1)).values()
+    trials = finished_by_index(previous_trials).values()
     outcomes = [Outcome(t.number, t.params, score(t)) for t in trials]
     decision = narrow(spec.params, previous.ranges, outcomes, spec.narrowing)
     fault_point("narrow")

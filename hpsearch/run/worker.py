@@ -29,13 +29,15 @@ from hpsearch.errors import HpsearchError, StudyNotFoundError
 from hpsearch.run.background import every
 from hpsearch.run.signals import on_signals
 from hpsearch.run.trial import load_split, run_trial
+from hpsearch.store.claims import Claimer
 from hpsearch.store.engines import open_storage
 from hpsearch.store.liveness import identity, pid_alive
 from hpsearch.store.reads import running_trials, stale_trial_ids
 from hpsearch.store.records import COMPLETE_KEY, SPEC_KEY, WORKER_KEY, read_spec
 from hpsearch.store.retries import with_retries
+from hpsearch.store.slices import study_user_attr
 from hpsearch.store.studies import load_study
-from hpsearch.store.writes import claim_waiting_trial, mark_abandoned
+from hpsearch.store.writes import mark_abandoned
 from hpsearch.timing import (
     HEARTBEAT_S,
     PARENT_WATCH_S,
@@ -109,21 +111,18 @@ def _work(
         return 0
     study_id = storage.get_study_id_from_name(study_name)
     spec = read_spec(study)
-    finished, worker = 0, identity()
+    finished, worker, claims = 0, identity(), Claimer(storage, study_id)
     with threadpool_limits(limits=1):
         load_split(spec)  # once per process, before the first trial is claimed
         while not stop.is_set() and (max_trials is None or finished < max_trials):
             trial = with_retries(
-                lambda: claim_waiting_trial(
-                    storage, study_id, {WORKER_KEY: {**worker, "since": time.time()}}
-                ),
+                lambda: claims.claim({WORKER_KEY: {**worker, "since": time.time()}}),
                 "claim a trial",
             )
             if trial is None:
-                attrs = with_retries(
-                    lambda: storage.get_study_user_attrs(study_id), "read the study"
-                )
-                if attrs.get(COMPLETE_KEY):
+                if with_retries(
+                    lambda: study_user_attr(storage, study_id, COMPLETE_KEY), "read the study"
+                ):
                     break
                 stop.wait(POLL_S)
                 continue

@@ -259,7 +259,16 @@ def _engine_kwargs(parsed: URL, *, write: bool) -> dict[str, Any]:
             return connection
 
         return {"creator": connect}
-    return {"pool_pre_ping": True, "pool_recycle": 300, "connect_args": {"connect_timeout": 10}}
+    # One connection kept per process (a worker's heartbeat thread seldom overlaps its
+    # trial's two transactions; an overlap opens another, closed after), so that connections
+    # held = processes: see the README on many workers and pgbouncer.
+    return {
+        "pool_pre_ping": True,
+        "pool_recycle": 300,
+        "pool_size": 1,
+        "max_overflow": 8,
+        "connect_args": {"connect_timeout": 10},
+    }
 
 
 def _begin_immediate(connection: sqlalchemy.Connection) -> None:

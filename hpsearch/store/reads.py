@@ -48,8 +48,12 @@ def read_trials(
     curves: bool = False,
     attrs: Collection[str] | None = None,
     states: Iterable[TrialState] | None = None,
+    where: Iterable[sa.ColumnElement[bool]] = (),
 ) -> list[FrozenTrial]:
     """The study's trials in number order, read in six queries in one transaction.
+
+    `where` narrows the trials read (conditions on the trials table, e.g. one round's, see
+    `store.slices`), so that the cost is that of the rows read, not of the study.
 
     Without `curves`, the per-epoch lists are left out (`intermediate_values` is empty and
     `train_accuracy` holds only its last element), which halves the rows read. `attrs` names
@@ -57,7 +61,7 @@ def read_trials(
     trial's `fixed_params` (its enqueued parameters; `params` is empty until a worker starts
     it) is read.
     """
-    where = [TRIALS.c.study_id == study_id]
+    where = [TRIALS.c.study_id == study_id, *where]
     if states is not None:
         where.append(TRIALS.c.state.in_(list(states)))
     ids = sa.select(TRIALS.c.trial_id).where(*where).scalar_subquery()

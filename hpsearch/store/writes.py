@@ -50,22 +50,34 @@ class ClaimedTrial:
 
 
 def claim_waiting_trial(
-    storage: RDBStorage, study_id: int, system_attrs: dict[str, Any]
+    storage: RDBStorage,
+    study_id: int,
+    system_attrs: dict[str, Any],
+    *,
+    after_id: int = 0,
+    skip_locked: bool = True,
 ) -> ClaimedTrial | None:
-    """Claim the study's oldest waiting trial, or return None when none waits.
+    """Claim the study's oldest waiting trial of id `after_id` or more, or return None.
 
     One transaction: WAITING -> RUNNING with its start time, `system_attrs` (the worker's
     identity) and a first heartbeat, so a claimed trial always carries its owner. On
     PostgreSQL `FOR UPDATE SKIP LOCKED` lets concurrent workers claim different trials at
-    once; SQLite's BEGIN IMMEDIATE (see `storage`) makes claims take turns.
+    once (without `skip_locked`, a claim waits for the claims under way, and so sees every
+    waiting trial); SQLite's BEGIN IMMEDIATE (see `storage`) makes claims take turns.
+    Oldest is smallest id (Optuna numbers a study's trials in id order): the id range is
+    indexed (see `store.claims` for the `after_id` that keeps finished trials unread).
     """
     with transaction(storage) as session:
         claimed = session.execute(
             sa.select(TRIALS.c.trial_id, TRIALS.c.number)
-            .where(TRIALS.c.study_id == study_id, TRIALS.c.state == TrialState.WAITING)
-            .order_by(TRIALS.c.number)
+            .where(
+                TRIALS.c.study_id == study_id,
+                TRIALS.c.trial_id >= after_id,
+                TRIALS.c.state == TrialState.WAITING,
+            )
+            .order_by(TRIALS.c.trial_id)
             .limit(1)
-            .with_for_update(skip_locked=True)
+            .with_for_update(skip_locked=skip_locked)
         ).first()
         if claimed is None:
             return None

@@ -5,9 +5,13 @@ from __future__ import annotations
 import csv
 import io
 import sys
+import textwrap
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
+from optuna.storages import RDBStorage
+from optuna.trial import FrozenTrial
 from rich.console import Console
 
 from hpsearch.errors import HpsearchError, UsageError
@@ -55,7 +59,7 @@ def print_show(console: Console, data: queries.StudyData, top: int, output_forma
     state = (
         "not written by hpsearch" if not spec else "complete" if data.complete else "not complete"
     )
-    out.print(f"Study {data.name!r} ({state}), {len(data.trials)} trials", highlight=False)
+    out.print(f"Study {data.name!r} ({state}), {data.trial_count} trials", highlight=False)
     if spec:
         out.print("Study file:")
         out.print(spec_toml(spec), markup=False, highlight=False)
@@ -115,17 +119,51 @@ def write_output(text: str, output: Path | None) -> None:
 
 
 def export_text(data: queries.StudyData, output_format: str) -> str:
+    """Every trial of `data` with its parameters, round and per-epoch curves, as JSON or CSV."""
+    stream = io.StringIO()
+    write_export(stream, data, iter(data.trials), output_format)
+    return stream.getvalue()
+
+
+def export_study(
+    storage: RDBStorage, name: str | None, output_format: str, output: Path | None
+) -> None:
+    """`hpsearch export`: the study's trials read and written a batch at a time, so that
+    memory stays flat in the size of the study."""
+    data, trials = queries.stream_study_data(storage, name)
+    if output is None:
+        write_export(sys.stdout, data, trials, output_format)
+        return
+    try:
+        with output.open("w", encoding="utf-8", newline="") as stream:
+            write_export(stream, data, trials, output_format)
+    except OSError as error:
+        raise HpsearchError(f"cannot write {output}: {error.strerror}") from None
+
+
+def write_export(
+    stream: TextIO, data: queries.StudyData, trials: Iterator[FrozenTrial], output_format: str
+) -> None:
     """Every trial with its parameters, round and per-epoch curves, as JSON or CSV.
 
     CSV is long: one row per trial and epoch (a trial without epochs has one row, epoch empty).
+    JSON is one document, written as `to_json` would write it whole.
     """
-    records = [queries.export_record(t) for t in data.trials]
+    records = (queries.export_record(t) for t in trials)
     if output_format == "csv":
-        return _export_csv(records, data.param_names)
+        _export_csv(stream, records, data.param_names)
+        return
     spec = data.user_attrs.get(SPEC_KEY)
     rounds = [r.to_dict() for r in data.rounds]
     document = {"study": data.name, "spec": spec, "rounds": rounds, "test": data.test}
-    return to_json({**document, "trials": records}) + "\n"
+    head = to_json({**document, "trials": []})
+    assert head.endswith('"trials": []\n}')
+    stream.write(head[: -len("[]\n}")])
+    separator = "[\n"
+    for record in records:
+        stream.write(separator + textwrap.indent(to_json(record), "    "))
+        separator = ",\n"
+    stream.write("[]\n}\n" if separator == "[\n" else "\n  ]\n}\n")
 
 
 EXPORT_FIRST, EXPORT_AFTER = (
@@ -135,25 +173,21 @@ EXPORT_FIRST, EXPORT_AFTER = (
 EXPORT_CURVES = ("val_accuracy", *CURVE_KEYS)
 
 
-def _export_csv(records: list[dict[str, Any]], names: list[str]) -> str:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
+def _export_csv(stream: TextIO, records: Iterable[dict[str, Any]], names: list[str]) -> None:
+    writer = csv.writer(stream, lineterminator="\n")
     params = [f"params_{name}" for name in names]
     writer.writerow([*EXPORT_FIRST, *params, *EXPORT_AFTER, "epoch", *EXPORT_CURVES])
     for record in records:
         fixed = [record[key] for key in EXPORT_FIRST]
         fixed += [record["params"].get(name) for name in names]
         fixed += [record[key] for key in EXPORT_AFTER]
+        fixed = ["" if cell is None else cell for cell in fixed]
         curves = [record["curves"][key] for key in EXPORT_CURVES]
-        for epoch in range(max(len(c) for c in curves)) or [None]:
-            cells = [
-                *fixed,
-                None if epoch is None else epoch + 1,
-                *(_at(c, epoch) for c in curves),
-            ]
-            writer.writerow(["" if cell is None else cell for cell in cells])
-    return buffer.getvalue()
-
-
-def _at(curve: list[float], epoch: int | None) -> float | None:
-    return curve[epoch] if epoch is not None and epoch < len(curve) else None
+        epochs = max(len(c) for c in curves)
+        if not epochs:
+            writer.writerow([*fixed, "", *("" for _ in curves)])
+            continue
+        writer.writerows(
+            [*fixed, epoch + 1, *(c[epoch] if epoch < len(c) else "" for c in curves)]
+            for epoch in range(epochs)
+        )

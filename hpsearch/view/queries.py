@@ -7,7 +7,7 @@ is writing shows a consistent live state.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -30,6 +30,14 @@ from hpsearch.store.records import (
     ranked,
     read_rounds,
     score,
+)
+from hpsearch.store.slices import (
+    iter_trials,
+    param_names,
+    read_trial_ids,
+    top_listed_ids,
+    top_trial_ids,
+    trial_count,
 )
 from hpsearch.store.studies import pick_study
 from hpsearch.study.spec import StudySpec
@@ -59,6 +67,12 @@ class StudyData:
     trials: list[FrozenTrial]
     spec: StudySpec | None = None
     rounds: list[RoundRecord] = field(default_factory=list)
+    count: int | None = None  # trials in the study, when `trials` holds only some of them
+    names: list[str] | None = None  # the parameter names, when not from `spec` or `trials`
+
+    @property
+    def trial_count(self) -> int:
+        return len(self.trials) if self.count is None else self.count
 
     @property
     def test(self) -> dict[str, Any]:
@@ -72,6 +86,8 @@ class StudyData:
     def param_names(self) -> list[str]:
         if self.spec is not None:
             return [p.name for p in self.spec.params]
+        if self.names is not None:
+            return self.names
         return sorted({name for t in self.trials for name in t.params})
 
 
@@ -95,8 +111,41 @@ def load_study_data(
     `attrs` limits the trial user attributes read (see `read_trials`)."""
     name = pick_study(storage, name)
     study_id = storage.get_study_id_from_name(name)
-    stored = storage.get_study_user_attrs(study_id)
     trials = read_trials(storage, study_id, curves=curves, attrs=attrs, states=states)
+    return _study_data(storage, name, study_id, trials)
+
+
+def load_top_data(
+    storage: RDBStorage, name: str | None, top: int, *, listed: bool = False
+) -> StudyData:
+    """The study `name` with only its `top` best trials, ordered and cut by the database:
+    as `ranked` orders them, or (`listed`) as `select_trials(top=...)` does. `count` holds the
+    number of trials in the study."""
+    name = pick_study(storage, name)
+    study_id = storage.get_study_id_from_name(name)
+    ids = (top_listed_ids if listed else top_trial_ids)(storage, study_id, top)
+    data = _study_data(storage, name, study_id, read_trial_ids(storage, study_id, ids))
+    data.count = trial_count(storage, study_id)
+    return data
+
+
+def stream_study_data(
+    storage: RDBStorage, name: str | None
+) -> tuple[StudyData, Iterator[FrozenTrial]]:
+    """The study `name` without trials (but with its parameter names), and an iterator over
+    its trials with their curves, read a batch at a time."""
+    name = pick_study(storage, name)
+    study_id = storage.get_study_id_from_name(name)
+    data = _study_data(storage, name, study_id, [])
+    if data.spec is None:
+        data.names = param_names(storage, study_id)
+    return data, iter_trials(storage, study_id, curves=True)
+
+
+def _study_data(
+    storage: RDBStorage, name: str, study_id: int, trials: list[FrozenTrial]
+) -> StudyData:
+    stored = storage.get_study_user_attrs(study_id)
     data = StudyData(name, stored, trials)
     if SPEC_KEY in stored:
         data.spec = StudySpec.from_dict(stored[SPEC_KEY])

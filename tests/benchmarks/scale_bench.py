@@ -3,7 +3,9 @@
 A study of 200 trials of a 20-unit network trained for 2 epochs, so that storing a trial, not
 training it, is the work. `hpsearch run --jobs N` for each N on a fresh SQLite file, and for
 a few N on a fresh PostgreSQL database of the local server. Prints trials per minute, finished
-and failed trials, and how often "locked" appeared on stderr.
+and failed trials, and how often "locked" appeared on stderr. Then the costs against the size
+of the study (`size_bench`: 100,000 trials, 40 real rounds) and 64 workers on PostgreSQL
+(`postgres_bench`).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import optuna
 import sqlalchemy
 from optuna.trial import TrialState
 
+from tests.benchmarks import postgres_bench, size_bench
 from tests.benchmarks.search_bench import postgres_database
 from tests.hpsearch_tests.conftest import write_tiny_study
 
@@ -81,6 +84,8 @@ def main() -> dict[str, Any]:
         admin.dispose()
         results[f"postgresql, {processes}"] = row
         _print("postgresql", processes, row)
+    results["study size"] = size_bench.main()
+    results[f"postgresql, {postgres_bench.WORKERS} workers"] = postgres_bench.main()
     return results
 
 

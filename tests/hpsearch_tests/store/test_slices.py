@@ -1,0 +1,107 @@
+"""Slices of a study by indexed keys: one round's trials, the best trials, on SQLite and
+PostgreSQL, with other rounds and other studies in the same storage."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.distributions import FloatDistribution
+from optuna.trial import TrialState
+
+from hpsearch.run.worker import open_worker_storage
+from hpsearch.store import slices
+from hpsearch.store.reads import read_trials
+from hpsearch.store.records import ranked
+from hpsearch.view.queries import StudyData, select_trials
+
+LR = FloatDistribution(1e-4, 1e-1, log=True)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'slices.db'}"
+    return str(request.getfixturevalue("postgres_url"))
+
+
+def add(
+    study: optuna.Study, round_number: int, index: int, state: TrialState, **kw: object
+) -> int:
+    """A trial of `round_number` as hpsearch stores it; returns its number."""
+    value = kw.pop("value", 0.5 if state in (TrialState.COMPLETE, TrialState.PRUNED) else None)
+    if state == TrialState.PRUNED and value is not None:
+        kw.setdefault("intermediate_values", {1: value})
+    study.add_trial(
+        optuna.trial.create_trial(
+            state=state,
+            value=value if state == TrialState.COMPLETE else None,
+            params={"lr": 0.01},
+            distributions={"lr": LR},
+            user_attrs={"round": round_number, "index": index, "attempt": 0, **kw},  # type: ignore[dict-item]
+        )
+    )
+    return study.trials[-1].number
+
+
+def test_a_round_read_sees_exactly_its_rounds_trials(url: str) -> None:
+    storage = open_worker_storage(url)
+    mine = optuna.create_study(study_name="mine", storage=storage)
+    other = optuna.create_study(study_name="other", storage=storage)
+    mine_id, other_id = mine._study_id, other._study_id
+    floors, expected = {}, {}
+    for round_number in range(3):
+        floors[round_number] = slices.next_trial_id(storage, mine_id)
+        numbers = []
+        for index in range(4):  # interleaved with the other study's trials of the same round
+            numbers.append(add(mine, round_number, index, TrialState.COMPLETE))
+            add(other, round_number, index, TrialState.COMPLETE)
+        numbers.append(add(mine, round_number, 1, TrialState.FAIL, fail_reason="error"))
+        numbers.append(add(mine, round_number, 1, TrialState.WAITING))
+        expected[round_number] = numbers
+    add(other, 1, 9, TrialState.WAITING)  # the other study, after every floor of mine
+    for round_number, numbers in expected.items():
+        trials = slices.read_round(storage, mine_id, round_number, floors[round_number])
+        assert [t.number for t in trials] == numbers
+        assert {t.user_attrs["round"] for t in trials} == {round_number}
+        resumed = slices.round_floor(storage, mine_id, round_number)  # its first trial's id
+        assert floors[round_number] <= resumed == trials[0]._trial_id
+        # A floor of 0 (the whole study) gives the same trials: the floor only saves work.
+        assert slices.read_round(storage, mine_id, round_number, 0) == trials
+    other_round = slices.read_round(storage, other_id, 1, 0)
+    assert [t.user_attrs["index"] for t in other_round] == [0, 1, 2, 3, 9]
+    assert slices.read_round(storage, mine_id, 3, slices.next_trial_id(storage, mine_id)) == []
+    assert slices.round_floor(storage, mine_id, 3) == slices.next_trial_id(storage, mine_id)
+    storage.engine.dispose()
+
+
+def test_the_best_trials_come_in_the_order_of_ranked_and_of_the_listing(url: str) -> None:
+    storage = open_worker_storage(url)
+    study = optuna.create_study(study_name="ranks", storage=storage, direction="maximize")
+    add(study, 0, 0, TrialState.COMPLETE, value=0.7)
+    add(study, 0, 1, TrialState.COMPLETE, value=0.9)
+    add(study, 0, 2, TrialState.COMPLETE, value=0.0, diverged=True)
+    add(study, 0, 3, TrialState.FAIL, fail_reason="error")
+    add(study, 0, 4, TrialState.COMPLETE, value=0.7)  # a tie with trial 0: trial order
+    add(study, 0, 5, TrialState.PRUNED, value=0.8)
+    add(study, 0, 6, TrialState.COMPLETE, value=0.0)  # 0.0 ranks above a diverged trial
+    add(study, 0, 7, TrialState.RUNNING)
+    add(study, 0, 8, TrialState.COMPLETE, value=0.9, diverged=True)
+    add(study, 0, 9, TrialState.WAITING)
+    add(study, 0, 10, TrialState.COMPLETE, value=0.9)
+    study_id = study._study_id
+    every = read_trials(storage, study_id)
+    for limit in (1, 3, 20):
+        ids = slices.top_trial_ids(storage, study_id, limit)
+        assert ids == [t._trial_id for t in ranked(every)][:limit]
+        shown = slices.read_trial_ids(storage, study_id, ids)
+        assert [t.number for t in shown] == [t.number for t in ranked(every)][:limit]
+        listed = select_trials(StudyData("ranks", {}, every), top=limit)
+        by_number = {t.number: t._trial_id for t in every}
+        assert slices.top_listed_ids(storage, study_id, limit) == [
+            by_number[row["number"]] for row in listed
+        ]
+    assert slices.trial_count(storage, study_id) == 11
+    assert slices.finished_places(storage, study_id) == 8  # indexes 0-2, 4-6, 8, 10
+    storage.engine.dispose()
