@@ -48,10 +48,10 @@ from hpsearch.study.spec import StudySpec
 from hpsearch.timing import POLL_S
 
 
-def check_data(spec: StudySpec) -> None:
+def check_data(spec: StudySpec) -> trainer.Split:
     """Load the study's split once here, so bad data is one error, not a crash per worker."""
     try:
-        load_split(spec)
+        return load_split(spec)
     except trainer.DatasetError as error:
         raise UsageError(f"study {spec.name!r}: data.dataset {spec.dataset!r}: {error}") from None
 
