@@ -71,16 +71,16 @@ def coordinator_lock(
         if stop.is_set():
             halt.set()
 
-    with (
-        every(LOCK_BEAT_S, beat, name="coordinator-beat"),
-        every(POLL_S, forward_stop, name="coordinator-stop"),
-    ):
-        try:
+    try:
+        with (
+            every(LOCK_BEAT_S, beat, name="coordinator-beat"),
+            every(POLL_S, forward_stop, name="coordinator-stop"),
+        ):
             yield halt
-        finally:
-            if not lost.is_set():
-                with contextlib.suppress(Exception):
-                    release_study(storage, study_id, LOCK_KEY, token)
+    finally:  # the beats have stopped: none can find the lock released and call it lost
+        if not lost.is_set():
+            with contextlib.suppress(Exception):
+                release_study(storage, study_id, LOCK_KEY, token)
     if lost.is_set():
         by = f"by another coordinator ({describe(taker)})" if "since" in taker else "(released)"
         raise StudyHeldError(
