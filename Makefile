@@ -36,4 +36,4 @@ clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache .ruff_cache .mypy_cache
 
 chaos: $(STAMP)  ## kill runs at random moments, resume, count losses (target: 0)
-	$(BIN)/python -m tests.benchmarks.chaos --iterations 30
+	$(BIN)/python -m tests.benchmarks.chaos --iterations 100 --max-minutes 120

@@ -10,7 +10,8 @@ from __future__ import annotations
 HEARTBEAT_S = 2  # a running trial's heartbeat (Optuna's heartbeat_interval)
 WORKER_GRACE_S = 10  # a trial whose heartbeat is older is abandoned (Optuna's grace_period)
 LOCK_BEAT_S = 2.0  # the coordinator refreshes its study lock this often
-LOCK_GRACE_S = 15.0  # a lock not refreshed for this long (another host) is free
+LOCK_GRACE_S = 15.0  # a lock not refreshed for this long (database clock; another host or
+# pid namespace) is free, and a coordinator away longer may find it taken over (exit 75)
 POLL_S = 0.1  # the coordinator following a round; an idle worker looking for a trial
 STUDY_WAIT_S = 1.0  # a worker waiting for its study to be created
 SIGNAL_POLL_S = 0.05  # how soon a received SIGINT/SIGTERM is acted on

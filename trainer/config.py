@@ -86,12 +86,14 @@ class TrainConfig:
             not isinstance(size, int) or size < 1 for size in self.hidden_sizes
         ):
             raise ConfigError("hidden_sizes", "give a non-empty list of positive integers")
-        for name in ("epochs", "batch_size", "conv_filters", "conv_kernel", "conv_stride"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ConfigError(name, f"must be a positive integer, got {value!r}")
-        if self.conv_pad < 0 or self.pool_size < 1:
-            raise ConfigError("conv_pad", "conv_pad must be >= 0 and pool_size >= 1")
+        positive = ("epochs", "batch_size", "conv_filters", "conv_kernel", "conv_stride")
+        for name in (*positive, "pool_size", "conv_pad"):
+            value, least = getattr(self, name), 0 if name == "conv_pad" else 1
+            if not isinstance(value, int) or isinstance(value, bool) or value < least:
+                kind = "a non-negative" if least == 0 else "a positive"
+                raise ConfigError(name, f"must be {kind} integer, got {value!r}")
+        if not isinstance(self.batch_norm, bool):
+            raise ConfigError("batch_norm", f"must be true or false, got {self.batch_norm!r}")
         _check_range("lr", self.lr, low=0.0, low_open=True)
         _check_range("init_std", self.init_std, low=0.0, low_open=True)
         _check_range("weight_decay", self.weight_decay, low=0.0)

@@ -168,7 +168,7 @@ def worker(
     ] = 1,
 ) -> None:
     """Run trials of a study until it is complete (start on any machine, any time)."""
-    from hpsearch.run.worker import run_worker, spawn_workers, stop_workers
+    from hpsearch.run.worker import run_worker, spawn_workers, stop_workers, worker_failures
     from hpsearch.store.engines import resolve_url
 
     url = resolve_url(storage)
@@ -181,4 +181,6 @@ def worker(
             while any(p.is_alive() for p in processes) and not stop.event.wait(WORKER_POLL_S):
                 pass
             stop_workers(processes)
+            if stop.exit_code is None:
+                worker_failures(processes)
     raise typer.Exit(stop.exit_code or 0)

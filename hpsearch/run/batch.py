@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hpsearch.errors import EXIT_ERROR, EXIT_OK, URGENCY, HpsearchError, UsageError
-from hpsearch.run.coordinator import run_study
+from hpsearch.run.coordinator import check_data, run_study
 from hpsearch.run.events import Observer, RunSummary
 from hpsearch.study.file import load_study_file
+from hpsearch.study.settings import check_geometry
 from hpsearch.study.spec import StudySpec
 
 
@@ -105,6 +106,7 @@ def _run_one(
 ) -> StudyResult:
     try:
         spec: StudySpec = load_study_file(path)
+        check_geometry(spec, check_data(spec).image_shape, str(path))
         summary = run_study(spec, url, jobs=jobs, observer=observer, stop=stop.event, wait=wait)
     except HpsearchError as error:
         return StudyResult(path, error.exit_code, error=str(error))

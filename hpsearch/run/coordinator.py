@@ -24,6 +24,7 @@ import trainer
 from hpsearch.errors import HpsearchError, UsageError
 from hpsearch.run.events import Observer, Progress, RunSummary
 from hpsearch.run.lock import coordinator_lock
+from hpsearch.run.outcomes import check_round_outcome
 from hpsearch.run.rounds import enqueue_missing, fault_point, plan_round
 from hpsearch.run.trial import Interrupted, load_split
 from hpsearch.run.worker import fail_abandoned, open_worker_storage, spawn_workers, stop_workers
@@ -53,10 +54,10 @@ from hpsearch.study.spec import StudySpec
 from hpsearch.timing import POLL_S
 
 
-def check_data(spec: StudySpec) -> None:
+def check_data(spec: StudySpec) -> trainer.Split:
     """Load the study's split once here, so bad data is one error, not a crash per worker."""
     try:
-        load_split(spec)
+        return load_split(spec)
     except trainer.DatasetError as error:
         raise UsageError(f"study {spec.name!r}: data.dataset {spec.dataset!r}: {error}") from None
 
@@ -86,10 +87,10 @@ def run_study(
         study_id = storage.get_study_id_from_name(spec.name)
         already_complete = bool(study.user_attrs.get(COMPLETE_KEY))
         if not already_complete:
-            with coordinator_lock(storage, study_id, spec.name, wait=wait, stop=stop):
+            with coordinator_lock(storage, study_id, spec.name, wait=wait, stop=stop) as halt:
                 workers = spawn_workers(url, spec.name, jobs)
                 try:
-                    _Coordinator(study, storage, study_id, spec, observer, stop, workers).run()
+                    _Coordinator(study, storage, study_id, spec, observer, halt, workers).run()
                 finally:
                     stop_workers(workers)
         seconds = time.perf_counter() - started
@@ -145,8 +146,10 @@ class _Coordinator:
         params = sample(spec.params, record.ranges, rng, spec.trials_per_round)
         if not self.follow(record, params):
             return
+        trials = self.last_round  # the settled round, as `follow` last read it
+        check_round_outcome(spec.name, round_number, trials)
         record.done = True
-        write_round(study, summarize(record, self.last_round))
+        write_round(study, summarize(record, trials))
         self.observer.round_finished(record, spec)
 
     def finished_round(self, round_number: int) -> list[FrozenTrial]:

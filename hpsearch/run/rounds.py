@@ -26,6 +26,8 @@ from hpsearch.study.narrowing import RULE, Outcome, narrow
 from hpsearch.study.space import distributions, initial_ranges, trial_seed
 from hpsearch.study.spec import StudySpec
 
+GIVE_UP_REASONS = ("error", "abandoned")  # failures that count against `retries`
+
 # Fault injection for the crash tests: SIGKILL the coordinator at a named point of its work.
 FAULT_ENV = "HPSEARCH_FAULT"
 
@@ -76,9 +78,9 @@ def enqueue_missing(
     as Optuna's tools show them) as well as Optuna's `fixed_params`: its worker then has
     nothing to write before training.
 
-    A place is settled when it has a finished trial, or when its trials failed with errors
-    more than `retries` times. Trials abandoned by a dead worker or interrupted are retried
-    without counting against `retries`.
+    A place is settled when it has a finished trial, or when its trials failed more than
+    `retries` times, with an error or abandoned by a worker that died (OOM-killed at the same
+    epoch every time, say). Trials interrupted by SIGINT/SIGTERM are always run again.
     """
     by_index: dict[int, list[FrozenTrial]] = {}
     for trial in trials:
@@ -88,7 +90,7 @@ def enqueue_missing(
         attempts = by_index.get(index, [])
         if any(t.state in FINISHED for t in attempts):
             continue
-        errors = sum(t.user_attrs.get("fail_reason") == "error" for t in attempts)
+        errors = sum(t.user_attrs.get("fail_reason") in GIVE_UP_REASONS for t in attempts)
         if errors > spec.retries:
             continue
         settled = False

@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import os
-import socket
 import sys
 import threading
 import time
@@ -31,7 +30,7 @@ from hpsearch.run.signals import on_signals
 from hpsearch.run.trial import load_split, run_trial
 from hpsearch.store.claims import Claimer
 from hpsearch.store.engines import open_storage
-from hpsearch.store.liveness import identity, pid_alive
+from hpsearch.store.liveness import owner_identity, pid_alive, same_namespace
 from hpsearch.store.reads import running_trials, stale_trial_ids
 from hpsearch.store.records import COMPLETE_KEY, SPEC_KEY, WORKER_KEY, read_spec
 from hpsearch.store.retries import with_retries
@@ -111,7 +110,7 @@ def _work(
         return 0
     study_id = storage.get_study_id_from_name(study_name)
     spec = read_spec(study)
-    finished, worker, claims = 0, identity(), Claimer(storage, study_id)
+    finished, worker, claims = 0, owner_identity(), Claimer(storage, study_id)
     with threadpool_limits(limits=1):
         load_split(spec)  # once per process, before the first trial is claimed
         while not stop.is_set() and (max_trials is None or finished < max_trials):
@@ -135,26 +134,28 @@ def _work(
 def fail_abandoned(storage: RDBStorage, study_id: int) -> list[int]:
     """Mark RUNNING trials whose worker is gone as failed ("abandoned"); returns their numbers.
 
-    A worker on this host is gone when its pid is; one elsewhere when its heartbeat is older
-    than the grace period (Optuna's stale-trial check). A trial claimed but never started
-    (its worker died in between) is gone after the grace period too.
+    A worker in this process namespace (same host, boot and pid namespace: see
+    `store.liveness`) is gone when its pid is; one anywhere else when its heartbeat (the
+    database server's clock) is older than the grace period (Optuna's stale-trial check). A
+    trial claimed but never started (its worker died in between) is gone after the grace
+    period too. Each is marked only if still RUNNING under the owner read here.
     """
     running = running_trials(storage, study_id)
     if not running:
         return []
     stale_ids = stale_trial_ids(storage, study_id)
-    host, now = socket.gethostname(), datetime.now()
+    now = datetime.now()
     numbers = []
     for trial in running:
         owner = trial.owner
-        if owner and owner["host"] == host:
+        if owner and same_namespace(owner):
             gone = not pid_alive(int(owner["pid"]))
         elif owner is None and trial.trial_id not in stale_ids:
             started = trial.started or now
             gone = (now - started).total_seconds() > WORKER_GRACE_S
         else:
             gone = trial.trial_id in stale_ids
-        if gone and mark_abandoned(storage, trial.trial_id):
+        if gone and mark_abandoned(storage, trial.trial_id, owner):
             numbers.append(trial.number)
     return numbers
 
@@ -204,3 +205,16 @@ def stop_workers(workers: list[BaseProcess], timeout: float = 30.0) -> None:
         worker.join(timeout=timeout)
         if worker.is_alive():
             worker.kill()
+
+
+def worker_failures(workers: list[BaseProcess]) -> None:
+    """Raise HpsearchError if any of the (ended) `workers` failed: `hpsearch worker --jobs N`
+    exits as `--jobs 1` would, with the exit code of the first failure (1 if killed)."""
+    codes = [w.exitcode for w in workers if w.exitcode]
+    if codes:
+        error = HpsearchError(
+            f"{len(codes)} of {len(workers)} worker processes failed (exit codes "
+            f"{sorted(set(codes))}); see their messages above"
+        )
+        error.exit_code = next((c for c in codes if c is not None and c > 0), 1)
+        raise error

@@ -15,12 +15,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import optuna
 import sqlalchemy as sa
 from optuna.storages import RDBStorage
 from optuna.trial import TrialState
 
-from hpsearch.store.records import FIXED_PARAMS_KEY
+from hpsearch.store.liveness import server_clock
+from hpsearch.store.records import FIXED_PARAMS_KEY, WORKER_KEY
 from hpsearch.store.tables import (
     HEARTBEATS,
     INTERMEDIATE,
@@ -173,28 +173,35 @@ def claim_study(
     study_id: int,
     key: str,
     owner: dict[str, Any],
-    is_live: Callable[[dict[str, Any]], bool],
+    is_live: Callable[[dict[str, Any], float], bool],
+    *,
+    renew: bool = False,
 ) -> dict[str, Any] | None:
-    """Atomically take the study attribute `key` as a lock for `owner`.
+    """Atomically take the study attribute `key` as a lock for `owner`, its "beat" set to the
+    database server's clock.
 
-    Returns None when taken, or the current holder when `is_live(holder)` says it is still
-    alive. The study row is locked for the transaction (FOR UPDATE on PostgreSQL; BEGIN
-    IMMEDIATE serialises SQLite), so two claimants never both win.
+    Returns None when taken, or the current holder when `is_live(holder, server_now)` says it
+    is still alive; with `renew` (a beat of the holder), the holder whenever it is not
+    `owner` (same token): a lock taken over is never silently taken back. The study row is
+    locked for the transaction (FOR UPDATE on PostgreSQL; BEGIN IMMEDIATE serialises
+    SQLite), so two claimants never both win.
     """
     with transaction(storage) as session:
         study = MODELS.StudyModel.find_or_raise_by_id(study_id, session, for_update=True)
+        now = float(session.execute(server_clock(session.get_bind().dialect.name)).scalar_one())
         attribute = MODELS.StudySystemAttributeModel.find_by_study_and_key(study, key, session)
         holder = json.loads(str(attribute.value_json)) if attribute is not None else None
-        if holder and holder.get("token") != owner["token"] and is_live(holder):
+        if renew and (holder or {}).get("token") != owner["token"]:
+            return holder or {}
+        if holder and holder.get("token") != owner["token"] and is_live(holder, now):
             return holder
+        value = json.dumps({**owner, "beat": now})
         if attribute is None:
             session.add(
-                MODELS.StudySystemAttributeModel(
-                    study_id=study_id, key=key, value_json=json.dumps(owner)
-                )
+                MODELS.StudySystemAttributeModel(study_id=study_id, key=key, value_json=value)
             )
         else:
-            attribute.value_json = json.dumps(owner)
+            attribute.value_json = value
     return None
 
 
@@ -207,10 +214,27 @@ def release_study(storage: RDBStorage, study_id: int, key: str, token: str) -> N
             session.delete(attribute)
 
 
-def mark_abandoned(storage: RDBStorage, trial_id: int) -> bool:
-    """Mark a RUNNING trial failed with `fail_reason = "abandoned"`; False if it finished."""
-    try:
-        storage.set_trial_user_attr(trial_id, "fail_reason", "abandoned")
-        return storage.set_trial_state_values(trial_id, TrialState.FAIL)
-    except optuna.exceptions.UpdateFinishedTrialError:  # it finished after all
-        return False
+def mark_abandoned(storage: RDBStorage, trial_id: int, owner: dict[str, Any] | None) -> bool:
+    """Mark a trial failed with `fail_reason = "abandoned"` in ONE transaction, only if it is
+    still RUNNING under `owner` (its WORKER_KEY attribute as read; None: it has none).
+
+    Returns False, writing nothing, if its worker finished it (or it changed hands) first: a
+    trial is never both finished by its worker and abandoned.
+    """
+    stored = SYSTEM_ATTRS.c.value_json
+    owned = sa.select(stored).where(
+        SYSTEM_ATTRS.c.trial_id == trial_id, SYSTEM_ATTRS.c.key == WORKER_KEY
+    )
+    with transaction(storage) as session:
+        condition = (
+            ~owned.exists() if owner is None else owned.where(stored == json.dumps(owner)).exists()
+        )
+        updated = session.connection().execute(
+            sa.update(TRIALS)
+            .where(TRIALS.c.trial_id == trial_id, TRIALS.c.state == TrialState.RUNNING, condition)
+            .values(state=TrialState.FAIL, datetime_complete=datetime.now())
+        )
+        if updated.rowcount != 1:
+            return False
+        session.execute(sa.insert(USER_ATTRS), _attr_rows(trial_id, {"fail_reason": "abandoned"}))
+    return True

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from hpsearch.errors import StudyFileError
+from hpsearch.study.settings import check_types
 from hpsearch.study.spec import Narrowing, ParamSpec, StudySpec
 from trainer import DATASETS, ConfigError, TrainConfig
 
@@ -99,6 +100,7 @@ def parse_study(document: dict[str, Any], where: str) -> StudySpec:
             "search.trials_per_round",
             f"rounds × trials_per_round is {spec.total_trials}; keep it at most {MAX_TRIALS}",
         )
+    check_types(train, params, where)
     _check_train_config(spec, where)
     return spec
 

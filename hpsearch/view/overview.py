@@ -9,7 +9,7 @@ from typing import Any
 from optuna.storages import RDBStorage
 
 from hpsearch.store.aggregates import aggregates, studies_by_id
-from hpsearch.store.liveness import holder_alive
+from hpsearch.store.liveness import holder_alive, server_time
 from hpsearch.store.records import COMPLETE_KEY, LOCK_KEY, SPEC_KEY, TEST_KEY, read_rounds
 from hpsearch.timing import WORKER_GRACE_S
 from hpsearch.view.queries import STATES
@@ -39,13 +39,13 @@ def overview(storage: RDBStorage) -> list[StudyOverview]:
     study's lock (its process exists, on this host; its beat is fresh, on another); and
     `interrupted` when nothing is.
     """
-    found = aggregates(storage)
+    found, now = aggregates(storage), server_time(storage)
     result = []
     for sid, study in studies_by_id(storage).items():
         attrs = study.user_attrs
         holder = study.system_attrs.get(LOCK_KEY)
         alive = found.heartbeat_age.get(sid, WORKER_GRACE_S) < WORKER_GRACE_S or bool(
-            holder and holder_alive(holder)
+            holder and holder_alive(holder, now)
         )
         spec = attrs.get(SPEC_KEY)
         started, last_changed = found.times.get(sid, (None, None))

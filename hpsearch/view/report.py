@@ -60,8 +60,12 @@ def write_report(storage: RDBStorage, name: str | None, folder: Path) -> list[Pa
 
 def report_into(url: str, name: str, parent: Path) -> list[Path]:
     """The report of study `name` in `parent/<safe name>/`: for `hpsearch run --report`,
-    where one folder receives the reports of several studies."""
-    return write_report(queries.open_reader(url), name, parent / safe_name(name))
+    where one folder receives the reports of several studies. The storage is closed after."""
+    storage = queries.open_reader(url)
+    try:
+        return write_report(storage, name, parent / safe_name(name))
+    finally:
+        storage.engine.dispose()
 
 
 def summary_markdown(data: queries.StudyData, summary: dict[str, Any]) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from conftest import hpsearch
 
 from hpsearch.errors import StudyFileError
 from hpsearch.study.file import load_study_file
@@ -86,7 +87,28 @@ BAD_CASES = [
     ("low = 1e-3", "low = -1.0", "search.params.lr.low", "log scale"),
     ("low = 1e-3", "low = nan", "search.params.lr.low", "finite"),
     ("high = 1e-1", "high = inf", "search.params.lr.high", "finite"),
-    ("epochs = 2", 'epochs = "two"', "train.epochs", "positive integer"),
+    ("epochs = 2", 'epochs = "two"', "train.epochs", "must be an integer"),
+    # exact types: a bool field only a TOML boolean, an int field only an integer
+    ("epochs = 2", 'epochs = 2\nbatch_norm = "yes"', "train.batch_norm", "must be a boolean"),
+    ("epochs = 2", "epochs = 2\nbatch_norm = 1", "train.batch_norm", "must be a boolean"),
+    ("epochs = 2", "epochs = 2\npool_size = 2.5", "train.pool_size", "must be an integer"),
+    ("epochs = 2", "epochs = 2\nconv_pad = 1.5", "train.conv_pad", "must be an integer"),
+    ("epochs = 2", "epochs = 2.0", "train.epochs", "must be an integer"),
+    ("epochs = 2", "epochs = 2\nmomentum = true", "train.momentum", "must be a number"),
+    ("epochs = 2", "epochs = 2\npool_size = 0", "train.pool_size", "positive integer"),
+    ("epochs = 2", "epochs = 2\nconv_pad = -1", "train.conv_pad", "non-negative integer"),
+    (
+        "[search.params.lr]",
+        "[search.params.batch_norm]\nchoices = [true, 0]\n[search.params.lr]",
+        "search.params.batch_norm.choices",
+        "0 is not a boolean",
+    ),
+    (
+        "[search.params.lr]",
+        "[search.params.pool_size]\nlow = 1\nhigh = 3\n[search.params.lr]",
+        "search.params.pool_size.type",
+        'use type = "int"',
+    ),
     ("trials_per_round = 4", "trials_per_round = 4.5", "search.trials_per_round", "integer"),
     ("trials_per_round = 4", "trials_per_round = -4", "search.trials_per_round", "at least 1"),
     ("trials_per_round = 4", "trials_per_round = 0", "search.trials_per_round", "at least 1"),
@@ -149,3 +171,80 @@ def test_missing_file_and_folder(tmp_path: Path) -> None:
         load_study_file(tmp_path / "nope.toml")
     with pytest.raises(StudyFileError, match="is a folder"):
         load_study_file(tmp_path)
+
+
+CONVNET = """
+name = "c"
+[data]
+dataset = "digits"
+[train]
+model = "convnet"
+{train}
+[search]
+trials_per_round = 2
+[search.params.lr]
+low = 1e-3
+high = 1e-1
+{search}
+"""
+
+
+@pytest.mark.parametrize(
+    ("train", "search", "field", "fix"),
+    [
+        ("conv_kernel = 40", "", "train.conv_kernel", "conv_kernel of at most 7"),
+        ("pool_size = 9", "", "train.pool_size", "pool_size of at most 4"),
+        ("conv_kernel = 9\nconv_stride = 2", "", "train.conv_kernel", "at most 6"),
+        (
+            "",
+            '[search.params.conv_kernel]\ntype = "int"\nlow = 3\nhigh = 9',
+            "search.params.conv_kernel",
+            "at most 7",
+        ),
+        (
+            "",  # narrowing may widen the range up to its limits: they must fit too
+            '[search.params.conv_kernel]\ntype = "int"\nlow = 3\nhigh = 5\nlimits = [1, 8]',
+            "search.params.conv_kernel",
+            "at most 7",
+        ),
+        (
+            "conv_kernel = 3",
+            "[search.params.pool_size]\nchoices = [2, 7]",
+            "search.params.pool_size",
+            "pool_size of at most 6",
+        ),
+        (
+            "conv_kernel = 8",
+            '[search.params.conv_pad]\ntype = "int"\nlow = 0\nhigh = 2',
+            "search.params.conv_pad",
+            "conv_pad of at least 1",
+        ),
+        (
+            "conv_kernel = 3",
+            "[search.params.conv_stride]\nchoices = [1, 7]",
+            "search.params.conv_stride",
+            "conv_stride of at most 5",
+        ),
+    ],
+)
+def test_a_convnet_that_does_not_fit_the_images_is_refused_before_anything_is_stored(
+    tmp_path: Path, train: str, search: str, field: str, fix: str
+) -> None:
+    """digits are 8×8: checked against the data, for every value a searched setting takes."""
+    path = write(tmp_path, CONVNET.format(train=train, search=search))
+    url = f"sqlite:///{tmp_path / 'c.db'}"
+    result = hpsearch("run", str(path), "--storage", url, "--jobs", "1")
+    assert result.returncode == 2, result.stderr
+    message = result.stderr.strip()
+    assert message.startswith(f"hpsearch: {path}: {field}: "), message
+    assert "8×8 images of digits" in message and fix in message, message
+    assert "\n" not in message
+    assert not (tmp_path / "c.db").exists(), "nothing may be stored"
+
+
+def test_a_convnet_that_fits_only_for_mlp_choices_is_checked_as_a_convnet(tmp_path: Path) -> None:
+    text = CONVNET.format(train="", search='[search.params.model]\nchoices = ["mlp", "convnet"]')
+    text = text.replace('model = "convnet"\n', "conv_kernel = 12\n")
+    path = write(tmp_path, text)
+    result = hpsearch("run", str(path), "--storage", f"sqlite:///{tmp_path / 'c.db'}")
+    assert result.returncode == 2 and "train.conv_kernel: conv_kernel 12" in result.stderr
