@@ -27,8 +27,9 @@ from hpsearch.store.reads import read_trials
 from hpsearch.store.records import FINISHED
 from hpsearch.store.tables import MODELS, PARAMS, TRIALS, USER_ATTRS, VALUES, snapshot
 
-# A round's follow needs these attributes (places, retries, scores); never the curves.
-ROUND_ATTRS = ("round", "index", "attempt", "seed", "fail_reason", "diverged")
+# A round's follow needs these attributes (places, retries, scores, the first error of a
+# round that failed whole); never the curves.
+ROUND_ATTRS = ("round", "index", "attempt", "seed", "fail_reason", "error", "diverged")
 _TYPES = MODELS.TrialValueModel.TrialValueType
 
 
