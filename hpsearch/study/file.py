@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from hpsearch.errors import StudyFileError
+from hpsearch.study.choices import check_choices
 from hpsearch.study.spec import Narrowing, ParamSpec, StudySpec
 from trainer import DATASETS, ConfigError, TrainConfig
 
@@ -149,12 +150,8 @@ def _param(name: str, body: dict[str, Any], where: str, field: str) -> ParamSpec
             where, field + ".type", f"unknown type {kind!r}; use float, int or categorical"
         )
     if kind == "categorical":
-        choices = body.get("choices")
-        if not isinstance(choices, list) or not choices:
-            raise StudyFileError(where, field + ".choices", "give a non-empty list of choices")
-        if len({repr(c) for c in choices}) != len(choices):
-            raise StudyFileError(where, field + ".choices", "lists a choice twice")
-        return ParamSpec(name, kind, choices=tuple(choices))
+        choices = check_choices(body.get("choices"), where, field + ".choices")
+        return ParamSpec(name, kind, choices=choices)
     number = int if kind == "int" else float
     low = _number(body, "low", where, field + ".", integer=kind == "int")
     high = _number(body, "high", where, field + ".", integer=kind == "int")

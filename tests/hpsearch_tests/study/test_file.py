@@ -149,3 +149,26 @@ def test_missing_file_and_folder(tmp_path: Path) -> None:
         load_study_file(tmp_path / "nope.toml")
     with pytest.raises(StudyFileError, match="is a folder"):
         load_study_file(tmp_path)
+
+
+def test_list_valued_choices_are_refused_in_one_line_saying_what_to_do(tmp_path: Path) -> None:
+    """Optuna stores only scalar choices; `hidden_sizes` layouts get one study file each."""
+    from typer.testing import CliRunner
+
+    from hpsearch.cli import app
+
+    text = VALID.replace("hidden_sizes = [20]\n", "").replace(
+        "[search.params.lr]",
+        "[search.params.hidden_sizes]\nchoices = [[32], [64, 64], [100, 50]]\n[search.params.lr]",
+    )
+    path = write(tmp_path, text)
+    result = CliRunner().invoke(
+        app,
+        ["run", str(path), "--storage", str(tmp_path / "x.db"), "--jobs", "0", "--timeout", "2s"],
+    )
+    assert result.exit_code == 2
+    message = result.stderr.strip()
+    assert message.count("\n") == 0, message
+    assert f"{path}: search.params.hidden_sizes.choices: " in message
+    assert "not [32]" in message and "hidden_sizes in [train]" in message
+    assert not (tmp_path / "x.db").exists()
