@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import optuna
 from optuna.storages import RDBStorage
 
 from hpsearch.errors import StudyMismatchError, StudyNotFoundError, UsageError
-from hpsearch.store.records import SPEC_KEY
+from hpsearch.store.records import COMPLETE_KEY, SPEC_KEY
+from hpsearch.study.growth import grows, refused_changes
 from hpsearch.study.spec import StudySpec
 
 
@@ -50,7 +49,8 @@ def load_study(storage: RDBStorage, name: str) -> optuna.Study:
 
 
 def create_or_check_study(storage: RDBStorage, spec: StudySpec) -> optuna.Study:
-    """The study of `spec.name`, created with the spec stored, or refused if it differs."""
+    """The study of `spec.name`, created with the spec stored, or refused if it differs in
+    anything that changes results (`hpsearch.study.growth`); a top-up stores the new spec."""
     study = optuna.create_study(
         study_name=spec.name,
         storage=storage,
@@ -62,22 +62,14 @@ def create_or_check_study(storage: RDBStorage, spec: StudySpec) -> optuna.Study:
     if stored is None:
         study.set_user_attr(SPEC_KEY, spec.to_dict())
     elif stored != spec.to_dict():
-        raise StudyMismatchError(
-            f"study {spec.name!r} already exists with a different study file "
-            f"({describe_difference(stored, spec.to_dict())}); restore the file, or give the "
-            "study a new `name` to start another"
-        )
+        refused = refused_changes(stored, spec.to_dict())
+        if refused:
+            raise StudyMismatchError(
+                f"study {spec.name!r} already exists with a different study file "
+                f"({'; '.join(refused[:4])}); restore the file, or give the study a new "
+                "`name` to start another (raising search.rounds continues it)"
+            )
+        if grows(stored, spec.to_dict()):  # first: a worker must not exit on the old mark
+            study.set_user_attr(COMPLETE_KEY, False)
+        study.set_user_attr(SPEC_KEY, spec.to_dict())
     return study
-
-
-def describe_difference(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> str:
-    """'train.lr: 0.1 -> 0.2; rounds: 3 -> 4', the first few differing fields."""
-    changes = []
-    for key in sorted(set(old) | set(new)):
-        a, b = old.get(key), new.get(key)
-        if isinstance(a, dict) and isinstance(b, dict):
-            inner = describe_difference(a, b, f"{prefix}{key}.")
-            changes += [inner] if inner else []
-        elif a != b:
-            changes.append(f"{prefix}{key}: stored {a!r}, file {b!r}")
-    return "; ".join(changes[:4])
