@@ -25,6 +25,7 @@ from hpsearch.study.spec import StudySpec
 SPEC_KEY = "hpsearch:spec"
 ROUND_PREFIX = "hpsearch:round:"
 TEST_KEY = "hpsearch:test"
+DATA_KEY = "hpsearch:dataset_sha256"  # a path dataset's content: recognised when it moves
 COMPLETE_KEY = "hpsearch:complete"
 LOCK_KEY = "hpsearch:coordinator"
 WORKER_KEY = "hpsearch:worker"

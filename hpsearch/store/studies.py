@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import optuna
 from optuna.storages import RDBStorage
 
 from hpsearch.errors import StudyMismatchError, StudyNotFoundError, UsageError
-from hpsearch.store.records import COMPLETE_KEY, SPEC_KEY
-from hpsearch.study.growth import grows, refused_changes
+from hpsearch.store.records import COMPLETE_KEY, DATA_KEY, SPEC_KEY
+from hpsearch.study.growth import dataset_digest, grows, refused_changes
 from hpsearch.study.spec import StudySpec
 
 
@@ -60,9 +62,18 @@ def create_or_check_study(storage: RDBStorage, spec: StudySpec) -> optuna.Study:
     )
     stored = study.user_attrs.get(SPEC_KEY)
     if stored is None:
+        study.set_user_attr(DATA_KEY, dataset_digest(spec.dataset))
         study.set_user_attr(SPEC_KEY, spec.to_dict())
-    elif stored != spec.to_dict():
-        refused = refused_changes(stored, spec.to_dict())
+        return study
+    same_data = _same_data(study, stored, spec)
+    if same_data is False:
+        raise StudyMismatchError(
+            f"study {spec.name!r}: data.dataset: {spec.dataset} is not the data the study "
+            "began with (its SHA-256 differs); restore the file, or give the study a new "
+            "`name` to start another"
+        )
+    if stored != spec.to_dict():
+        refused = refused_changes(stored, spec.to_dict(), moved_data=same_data is True)
         if refused:
             raise StudyMismatchError(
                 f"study {spec.name!r} already exists with a different study file "
@@ -73,3 +84,13 @@ def create_or_check_study(storage: RDBStorage, spec: StudySpec) -> optuna.Study:
             study.set_user_attr(COMPLETE_KEY, False)
         study.set_user_attr(SPEC_KEY, spec.to_dict())
     return study
+
+
+def _same_data(study: optuna.Study, stored: dict[str, Any], spec: StudySpec) -> bool | None:
+    """Whether the file's dataset has the content the study began with (None: not a path, or
+    a study of an older hpsearch whose old path is gone, so the paths decide)."""
+    new = dataset_digest(spec.dataset)
+    old = study.user_attrs.get(DATA_KEY) or dataset_digest(stored["dataset"])
+    if new is None or old is None:
+        return None
+    return new == old

@@ -6,6 +6,8 @@ study when the change does not change any result:
 - `search.rounds` raised is a top-up: the stored rounds are what a run of the new file
   computes first (a round depends only on the rounds before it), so the study goes on.
 - `search.retries` and `data.data_dir` change how trials are run or found, never their values.
+- `data.dataset` as a path may move (the project folder moved) if the file's content, its
+  SHA-256, is the one the study was created with.
 
 Anything else (`search.trials_per_round` too: the stored later rounds were narrowed from
 rounds of the old size) makes another study, and is refused naming each field by its path in
@@ -14,6 +16,8 @@ the study file, e.g. `search.params.lr.high: stored 0.01, file 0.02`.
 
 from __future__ import annotations
 
+import hashlib
+from pathlib import Path
 from typing import Any
 
 FREE = {"retries", "data_dir"}
@@ -30,12 +34,33 @@ def file_path(key: str) -> str:
     return "search" if key == "narrowing" else key
 
 
-def refused_changes(stored: dict[str, Any], new: dict[str, Any]) -> list[str]:
-    """Every change from `stored` to `new` that changes results, as 'path: stored a, file b'."""
+def dataset_digest(dataset: str) -> str | None:
+    """SHA-256 of a dataset file (or of an IDX folder's files, by name); None for a named
+    dataset or a path that does not exist."""
+    path = Path(dataset)
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    if not path.is_absolute() or not all(p.is_file() for p in files):
+        return None
+    digest = hashlib.sha256()
+    for file in files:
+        digest.update(str(file.relative_to(path)).encode() if path.is_dir() else b"")
+        with file.open("rb") as stream:
+            for block in iter(lambda: stream.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+def refused_changes(
+    stored: dict[str, Any], new: dict[str, Any], *, moved_data: bool = False
+) -> list[str]:
+    """Every change from `stored` to `new` that changes results, as 'path: stored a, file b'.
+
+    `moved_data`: the dataset path differs but names the same content.
+    """
     changes: list[str] = []
     for key in sorted(set(stored) | set(new)):
         old, now = stored.get(key), new.get(key)
-        if key in FREE or old == now:
+        if key in FREE or old == now or (key == "dataset" and moved_data):
             continue
         if key == "rounds" and isinstance(old, int) and isinstance(now, int) and now > old:
             continue
