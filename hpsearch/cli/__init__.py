@@ -5,7 +5,7 @@ boundary (`app.Commands.invoke`, as `optuna/cli.py`'s `main`) turns an `Hpsearch
 one line on stderr and its exit code; --debug shows its traceback instead.
 """
 
-from hpsearch.cli import run_commands, view_commands  # noqa: F401  (they register the commands)
+from hpsearch.cli import manage_commands, run_commands, view_commands  # noqa: F401  (they register the commands)
 from hpsearch.cli.app import app
 
 __all__ = ["app"]

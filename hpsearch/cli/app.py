@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from typing import Annotated, Any
 
 import typer
@@ -10,7 +12,18 @@ from typer.core import TyperGroup
 
 from hpsearch.errors import HpsearchError
 
-stdout = Console()
+
+class _Stdout(Console):
+    """rich's console on stdout, ending with exit 0, not 1, when the reader closes the pipe
+    (`hpsearch trials | head -1`): the reader has all it wanted."""
+
+    def on_broken_pipe(self) -> None:
+        self.quiet = True
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no error at exit
+        raise SystemExit(0)
+
+
+stdout = _Stdout()
 stderr = Console(stderr=True)
 
 
@@ -25,6 +38,9 @@ class Commands(TyperGroup):
     def invoke(self, ctx: Any) -> Any:  # typer's own click.Context
         try:
             return super().invoke(ctx)
+        except BrokenPipeError:  # `hpsearch trials | head -1`: the reader has all it wanted
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no flush error
+            raise typer.Exit(0) from None
         except HpsearchError as error:
             if (ctx.obj or {}).get("debug"):
                 raise

@@ -85,7 +85,8 @@ def run_study(
         check_data(spec)
         study = create_or_check_study(storage, spec)
         study_id = storage.get_study_id_from_name(spec.name)
-        already_complete = bool(study.user_attrs.get(COMPLETE_KEY))
+        done = sum(r.done for r in read_rounds(study.user_attrs))  # a top-up adds rounds
+        already_complete = bool(study.user_attrs.get(COMPLETE_KEY)) and done >= spec.rounds
         if not already_complete:
             with coordinator_lock(storage, study_id, spec.name, wait=wait, stop=stop) as halt:
                 workers = spawn_workers(url, spec.name, jobs)
@@ -203,9 +204,10 @@ def _score_test(
 
     Returns False if `stop` ended the training first (nothing is stored then).
     """
-    if TEST_KEY in study.user_attrs:
-        return True
     best = read_trial_ids(storage, study_id, top_trial_ids(storage, study_id, 1))
+    stored = study.user_attrs.get(TEST_KEY)
+    if stored is not None and stored["trial"] == (best[0].number if best else None):
+        return True  # scored already; a top-up that found a better trial scores that one
     if not best or score(best[0]) is None:
         study.set_user_attr(
             TEST_KEY, {"trial": None, "reason": "no trial finished without diverging"}

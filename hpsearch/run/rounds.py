@@ -51,7 +51,7 @@ def plan_round(
         return RoundRecord(0, initial_ranges(spec), RULE, settings, "the file's ranges")
     previous = records[round_number - 1]
     trials = finished_by_index(previous_trials).values()
-    outcomes = [Outcome(t.number, t.params, score(t)) for t in trials]
+    outcomes = [Outcome(t.number, t.params, score(t), int(t.user_attrs["index"])) for t in trials]
     decision = narrow(spec.params, previous.ranges, outcomes, spec.narrowing)
     fault_point("narrow")
     return RoundRecord(

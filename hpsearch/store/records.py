@@ -11,6 +11,7 @@ attributes: the parameters it was enqueued with (Optuna's `fixed_params`) and it
 
 from __future__ import annotations
 
+import math
 import statistics
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,6 +25,7 @@ from hpsearch.study.spec import StudySpec
 SPEC_KEY = "hpsearch:spec"
 ROUND_PREFIX = "hpsearch:round:"
 TEST_KEY = "hpsearch:test"
+DATA_KEY = "hpsearch:dataset_sha256"  # a path dataset's content: recognised when it moves
 COMPLETE_KEY = "hpsearch:complete"
 LOCK_KEY = "hpsearch:coordinator"
 WORKER_KEY = "hpsearch:worker"
@@ -106,10 +108,23 @@ def summarize(record: RoundRecord, trials: list[FrozenTrial]) -> RoundRecord:
     return record
 
 
+def place(trial: FrozenTrial) -> tuple[float, float, int]:
+    """Where a trial stands in the study: (round, index in the round), then its number.
+
+    Ties are broken by place, never by Optuna's trial number alone: a trial run again after a
+    crash gets a new number but keeps its place, so the same study gives the same best.
+    Trials of no round (not enqueued by hpsearch) come after every placed one.
+    """
+    attrs = trial.user_attrs
+    if "round" not in attrs or "index" not in attrs:
+        return (math.inf, math.inf, trial.number)
+    return (int(attrs["round"]), int(attrs["index"]), trial.number)
+
+
 def ranked(trials: list[FrozenTrial]) -> list[FrozenTrial]:
-    """Finished trials, best first: diverged last, ties in trial order."""
+    """Finished trials, best first: diverged last, ties by place (round, index in round)."""
     finished = [t for t in trials if t.state in FINISHED]
-    return sorted(finished, key=lambda t: (-_rank_score(t), t.number))
+    return sorted(finished, key=lambda t: (-_rank_score(t), place(t)))
 
 
 def _rank_score(trial: FrozenTrial) -> float:

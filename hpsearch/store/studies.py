@@ -8,7 +8,8 @@ import optuna
 from optuna.storages import RDBStorage
 
 from hpsearch.errors import StudyMismatchError, StudyNotFoundError, UsageError
-from hpsearch.store.records import SPEC_KEY
+from hpsearch.store.records import COMPLETE_KEY, DATA_KEY, SPEC_KEY
+from hpsearch.study.growth import dataset_digest, grows, refused_changes
 from hpsearch.study.spec import StudySpec
 
 
@@ -50,7 +51,8 @@ def load_study(storage: RDBStorage, name: str) -> optuna.Study:
 
 
 def create_or_check_study(storage: RDBStorage, spec: StudySpec) -> optuna.Study:
-    """The study of `spec.name`, created with the spec stored, or refused if it differs."""
+    """The study of `spec.name`, created with the spec stored, or refused if it differs in
+    anything that changes results (`hpsearch.study.growth`); a top-up stores the new spec."""
     study = optuna.create_study(
         study_name=spec.name,
         storage=storage,
@@ -60,24 +62,35 @@ def create_or_check_study(storage: RDBStorage, spec: StudySpec) -> optuna.Study:
     )
     stored = study.user_attrs.get(SPEC_KEY)
     if stored is None:
+        study.set_user_attr(DATA_KEY, dataset_digest(spec.dataset))
         study.set_user_attr(SPEC_KEY, spec.to_dict())
-    elif stored != spec.to_dict():
+        return study
+    same_data = _same_data(study, stored, spec)
+    if same_data is False:
         raise StudyMismatchError(
-            f"study {spec.name!r} already exists with a different study file "
-            f"({describe_difference(stored, spec.to_dict())}); restore the file, or give the "
-            "study a new `name` to start another"
+            f"study {spec.name!r}: data.dataset: {spec.dataset} is not the data the study "
+            "began with (its SHA-256 differs); restore the file, or give the study a new "
+            "`name` to start another"
         )
+    if stored != spec.to_dict():
+        refused = refused_changes(stored, spec.to_dict(), moved_data=same_data is True)
+        if refused:
+            raise StudyMismatchError(
+                f"study {spec.name!r} already exists with a different study file "
+                f"({'; '.join(refused[:4])}); restore the file, or give the study a new "
+                "`name` to start another (raising search.rounds continues it)"
+            )
+        if grows(stored, spec.to_dict()):  # first: a worker must not exit on the old mark
+            study.set_user_attr(COMPLETE_KEY, False)
+        study.set_user_attr(SPEC_KEY, spec.to_dict())
     return study
 
 
-def describe_difference(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> str:
-    """'train.lr: 0.1 -> 0.2; rounds: 3 -> 4', the first few differing fields."""
-    changes = []
-    for key in sorted(set(old) | set(new)):
-        a, b = old.get(key), new.get(key)
-        if isinstance(a, dict) and isinstance(b, dict):
-            inner = describe_difference(a, b, f"{prefix}{key}.")
-            changes += [inner] if inner else []
-        elif a != b:
-            changes.append(f"{prefix}{key}: stored {a!r}, file {b!r}")
-    return "; ".join(changes[:4])
+def _same_data(study: optuna.Study, stored: dict[str, Any], spec: StudySpec) -> bool | None:
+    """Whether the file's dataset has the content the study began with (None: not a path, or
+    a study of an older hpsearch whose old path is gone, so the paths decide)."""
+    new = dataset_digest(spec.dataset)
+    old = study.user_attrs.get(DATA_KEY) or dataset_digest(stored["dataset"])
+    if new is None or old is None:
+        return None
+    return new == old

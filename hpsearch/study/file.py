@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from hpsearch.errors import StudyFileError
+from hpsearch.study.choices import check_choices
 from hpsearch.study.settings import check_types
 from hpsearch.study.spec import Narrowing, ParamSpec, StudySpec
 from trainer import DATASETS, ConfigError, TrainConfig
@@ -101,6 +102,13 @@ def parse_study(document: dict[str, Any], where: str) -> StudySpec:
             f"rounds × trials_per_round is {spec.total_trials}; keep it at most {MAX_TRIALS}",
         )
     check_types(train, params, where)
+    if "min_top" in search and spec.narrowing.min_top > spec.trials_per_round:  # not a default
+        raise StudyFileError(
+            where,
+            "search.min_top",
+            f"is {spec.narrowing.min_top}, more than the {spec.trials_per_round} trials of a "
+            "round; keep it at most search.trials_per_round",
+        )
     _check_train_config(spec, where)
     return spec
 
@@ -151,12 +159,8 @@ def _param(name: str, body: dict[str, Any], where: str, field: str) -> ParamSpec
             where, field + ".type", f"unknown type {kind!r}; use float, int or categorical"
         )
     if kind == "categorical":
-        choices = body.get("choices")
-        if not isinstance(choices, list) or not choices:
-            raise StudyFileError(where, field + ".choices", "give a non-empty list of choices")
-        if len({repr(c) for c in choices}) != len(choices):
-            raise StudyFileError(where, field + ".choices", "lists a choice twice")
-        return ParamSpec(name, kind, choices=tuple(choices))
+        choices = check_choices(body.get("choices"), where, field + ".choices")
+        return ParamSpec(name, kind, choices=choices)
     number = int if kind == "int" else float
     low = _number(body, "low", where, field + ".", integer=kind == "int")
     high = _number(body, "high", where, field + ".", integer=kind == "int")

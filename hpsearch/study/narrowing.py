@@ -26,11 +26,16 @@ RULE = "top-fraction-span"
 
 @dataclass(frozen=True)
 class Outcome:
-    """A finished trial as the rule sees it; `score` None means diverged or failed."""
+    """A finished trial as the rule sees it; `score` None means diverged or failed.
+
+    `index` is its place in the round: ties are broken by it, never by the trial `number`,
+    which changes when a trial is run again after a crash.
+    """
 
     number: int
     params: dict[str, Any]
     score: float | None
+    index: int
 
 
 @dataclass(frozen=True)
@@ -47,7 +52,7 @@ def select_top(outcomes: Sequence[Outcome], settings: Narrowing) -> list[Outcome
     """The best `top_fraction` of the scored outcomes, at least `min_top`, ties included."""
     scored = sorted(
         (o for o in outcomes if o.score is not None),
-        key=lambda o: (-(o.score or 0.0), o.number),
+        key=lambda o: (-(o.score or 0.0), o.index),
     )
     count = max(settings.min_top, math.ceil(settings.top_fraction * len(outcomes)))
     if len(scored) <= count:

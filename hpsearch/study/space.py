@@ -61,9 +61,14 @@ def ranges_from_dict(data: dict[str, dict[str, Any]]) -> Ranges:
 
 
 def distribution(param: ParamSpec, current: Range) -> BaseDistribution:
-    """The Optuna distribution of `param` within its current range."""
+    """The Optuna distribution of `param` within its current range.
+
+    A categorical parameter keeps the file's choices in every round: Optuna refuses a
+    categorical distribution that changes within a study ("does not support dynamic value
+    space"). Its narrowing lives in the round's `Range`, which is what `sample` draws from.
+    """
     if param.kind == "categorical":
-        return CategoricalDistribution(list(current.choices))
+        return CategoricalDistribution(list(param.choices))
     if param.kind == "int":
         return IntDistribution(int(current.low), int(current.high), log=param.log)  # type: ignore[arg-type]
     return FloatDistribution(float(current.low), float(current.high), log=param.log)  # type: ignore[arg-type]

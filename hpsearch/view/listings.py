@@ -129,7 +129,9 @@ def print_listing(
 
 def wide(console: Console) -> Console:
     """The console, or on a pipe or file a wide one, so that long rows are not wrapped."""
-    return console if console.is_terminal else Console(file=sys.stdout, width=WIDE)
+    return (
+        console if console.is_terminal else type(console)(file=sys.stdout, width=WIDE)
+    )  # keeps its class
 
 
 # --- the listings -------------------------------------------------------------------------

@@ -27,6 +27,7 @@ from hpsearch.store.records import (
     TEST_KEY,
     RoundRecord,
     is_diverged,
+    place,
     ranked,
     read_rounds,
     score,
@@ -202,6 +203,7 @@ def select_trials(
         raise UsageError(
             f"cannot sort by {sort!r}; choose from {', '.join((*TRIAL_COLUMNS, *names))}"
         )
+    places = {t.number: place(t) for t in data.trials}
     rows = [trial_row(t, names) for t in data.trials]
     rows = [
         r
@@ -211,12 +213,14 @@ def select_trials(
     ]
     descending = (sort in BEST_FIRST) != reverse
 
-    def key(row: dict[str, Any]) -> tuple[bool, Any, int]:
+    def key(row: dict[str, Any]) -> tuple[bool, Any, tuple[float, ...]]:
         value = row["params"][sort] if sort in names else row[sort]
         missing = value is None
         if missing:
             value = 0
-        return (missing != descending, value, -row["number"] if descending else row["number"])
+        # ties by place (round, index), the earliest first either way, as `ranked` breaks them
+        tie = places[row["number"]]
+        return (missing != descending, value, tuple(-x for x in tie) if descending else tie)
 
     rows.sort(key=key, reverse=descending)
     return rows if top is None else rows[:top]

@@ -127,6 +127,7 @@ BAD_CASES = [
     ),
     ("epochs = 2", 'epochs = 2\noptimizer = "adamw"', "train.optimizer", "unknown value"),
     ("log = true", "log = true\nlimits = [1e-2, 1.0]", "search.params.lr.limits", "contain"),
+    ("trials_per_round = 4", "trials_per_round = 4\nmin_top = 5", "search.min_top", "at most"),
     (
         "n_samples = 300",
         "n_samples = 300\nval_fraction = 1.5",
@@ -248,3 +249,26 @@ def test_a_convnet_that_fits_only_for_mlp_choices_is_checked_as_a_convnet(tmp_pa
     path = write(tmp_path, text)
     result = hpsearch("run", str(path), "--storage", f"sqlite:///{tmp_path / 'c.db'}")
     assert result.returncode == 2 and "train.conv_kernel: conv_kernel 12" in result.stderr
+
+
+def test_list_valued_choices_are_refused_in_one_line_saying_what_to_do(tmp_path: Path) -> None:
+    """Optuna stores only scalar choices; `hidden_sizes` layouts get one study file each."""
+    from typer.testing import CliRunner
+
+    from hpsearch.cli import app
+
+    text = VALID.replace("hidden_sizes = [20]\n", "").replace(
+        "[search.params.lr]",
+        "[search.params.hidden_sizes]\nchoices = [[32], [64, 64], [100, 50]]\n[search.params.lr]",
+    )
+    path = write(tmp_path, text)
+    result = CliRunner().invoke(
+        app,
+        ["run", str(path), "--storage", str(tmp_path / "x.db"), "--jobs", "0", "--timeout", "2s"],
+    )
+    assert result.exit_code == 2
+    message = result.stderr.strip()
+    assert message.count("\n") == 0, message
+    assert f"{path}: search.params.hidden_sizes.choices: " in message
+    assert "not [32]" in message and "hidden_sizes in [train]" in message
+    assert not (tmp_path / "x.db").exists()

@@ -16,7 +16,7 @@ RANGES = {"lr": Range(1e-6, 1e-2)}
 
 
 def outcomes(pairs: list[tuple[float, float | None]]) -> list[Outcome]:
-    return [Outcome(i, {"lr": lr}, score) for i, (lr, score) in enumerate(pairs)]
+    return [Outcome(i, {"lr": lr}, score, i) for i, (lr, score) in enumerate(pairs)]
 
 
 def log_span(r: Range) -> tuple[float, float]:
@@ -96,10 +96,10 @@ def test_categorical_keeps_the_choices_of_the_best_and_int_stays_integral() -> N
     ]
     ranges = {"optimizer": Range(choices=("sgd", "adam", "rmsprop")), "batch_size": Range(16, 256)}
     trials = [
-        Outcome(0, {"optimizer": "adam", "batch_size": 50}, 0.9),
-        Outcome(1, {"optimizer": "sgd", "batch_size": 60}, 0.8),
-        Outcome(2, {"optimizer": "adam", "batch_size": 70}, 0.85),
-        Outcome(3, {"optimizer": "rmsprop", "batch_size": 200}, 0.1),
+        Outcome(0, {"optimizer": "adam", "batch_size": 50}, 0.9, 0),
+        Outcome(1, {"optimizer": "sgd", "batch_size": 60}, 0.8, 1),
+        Outcome(2, {"optimizer": "adam", "batch_size": 70}, 0.85, 2),
+        Outcome(3, {"optimizer": "rmsprop", "batch_size": 200}, 0.1, 3),
     ]
     decision = narrow(params, ranges, trials, SETTINGS)
     assert decision.ranges["optimizer"].choices == ("sgd", "adam")
