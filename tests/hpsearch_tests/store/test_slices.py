@@ -105,3 +105,25 @@ def test_the_best_trials_come_in_the_order_of_ranked_and_of_the_listing(url: str
     assert slices.trial_count(storage, study_id) == 11
     assert slices.finished_places(storage, study_id) == 8  # indexes 0-2, 4-6, 8, 10
     storage.engine.dispose()
+
+
+def test_ties_in_the_database_go_to_the_earlier_place_not_the_earlier_number(url: str) -> None:
+    """A trial run again after a crash gets a new number but keeps its place (round, index):
+    the best chosen in SQL must be the one `ranked` chooses, as after an undisturbed run."""
+    storage = open_worker_storage(url)
+    study = optuna.create_study(study_name="ties", storage=storage, direction="maximize")
+    add(study, 1, 0, TrialState.COMPLETE, value=0.8)  # number 0, the latest place
+    add(study, 0, 5, TrialState.COMPLETE, value=0.8)
+    add(study, 0, 3, TrialState.COMPLETE, value=0.8)  # number 2, the earliest place
+    add(study, 0, 4, TrialState.COMPLETE, value=0.5)
+    study_id = study._study_id
+    every = read_trials(storage, study_id)
+    by_number = {t.number: t._trial_id for t in every}
+    for limit in (1, 2, 3, 4):
+        expected = [by_number[n] for n in (2, 1, 0, 3)[:limit]]
+        assert slices.top_trial_ids(storage, study_id, limit) == expected
+        assert [t._trial_id for t in ranked(every)][:limit] == expected
+        listed = select_trials(StudyData("ties", {}, every), top=limit)
+        assert slices.top_listed_ids(storage, study_id, limit) == expected
+        assert [by_number[row["number"]] for row in listed] == expected
+    storage.engine.dispose()
