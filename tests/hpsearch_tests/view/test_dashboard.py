@@ -7,11 +7,13 @@ import sqlite3
 import sys
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import optuna
 import pytest
 from conftest import hpsearch
-from serving import running_dashboard
+from selenium.webdriver.common.by import By
+from serving import chromium, running_dashboard, wait_for_text
 from typer.testing import CliRunner
 
 from hpsearch.cli import app
@@ -126,3 +128,18 @@ def test_the_dashboard_never_shows_a_password() -> None:
     missing = hpsearch("dashboard", "-s", "postgresql://me:secret@127.0.0.1:1/none")
     assert missing.returncode == 1 and "secret" not in missing.stderr + missing.stdout
     assert "me:***@" in missing.stderr and missing.stderr.count("\n") == 1
+
+
+def test_chromium_shows_the_study_and_its_trials_in_the_dashboard(
+    stored: str, tmp_path: Path
+) -> None:
+    best = optuna.load_study(study_name="dash", storage=stored).best_trial.number
+    with running_dashboard(stored) as (address, _), chromium() as browser:
+        browser.get(address)
+        wait_for_text(browser, "dash")  # the list of studies, drawn by the dashboard's script
+        browser.save_screenshot(str(tmp_path / "studies.png"))
+        browser.find_element(By.XPATH, "//*[text()='dash' or text()='1. dash']").click()
+        body = wait_for_text(browser, f"Best Trial (number={best})")
+        assert "dash (id=" in body and "History" in body
+        browser.save_screenshot(str(tmp_path / "study.png"))
+    assert (tmp_path / "study.png").stat().st_size > 5_000

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 from conftest import hpsearch
+from selenium.webdriver.common.by import By
+from serving import chromium, wait_for_text
 
 from hpsearch.study.toml import toml_value
 from hpsearch.view.text import safe_name
@@ -214,3 +216,42 @@ def test_a_static_web_server_serves_the_pages_and_every_figure(
         with urllib.request.urlopen(f"{static_server}{folder}/{image['src']}", timeout=10) as r:
             assert r.status == 200 and r.headers["Content-Type"] == "image/png"
             assert r.read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+# --- in a real browser: headless Chromium ---------------------------------------------------
+
+IMAGES = "return [...document.images].map(i => [i.getAttribute('src'), i.naturalWidth])"
+
+
+def test_chromium_shows_the_report_page_from_disk_with_every_figure(
+    site: Site, tmp_path: Path
+) -> None:
+    folder = site.root / safe_name("small book")
+    with chromium() as browser:
+        browser.get((folder / "index.html").as_uri())
+        body = wait_for_text(browser, "Best-1")
+        assert browser.find_element(By.TAG_NAME, "h1").text == "small book"
+        assert "8 trials" in body and "Rounds" in body and "test acc" in body
+        images = browser.execute_script(IMAGES)
+        assert len(images) == len(json.loads((folder / "summary.json").read_text())["plots"])
+        assert all(width > 0 for _, width in images), images  # every figure loaded
+        browser.save_screenshot(str(tmp_path / "report.png"))
+    assert (tmp_path / "report.png").stat().st_size > 10_000
+
+
+def test_chromium_runs_nothing_from_a_hostile_study_and_lists_the_folder_over_http(
+    site: Site, static_server: str, tmp_path: Path
+) -> None:
+    with chromium() as browser:
+        browser.get((site.root / safe_name(HOSTILE_NAME) / "index.html").as_uri())
+        assert browser.find_element(By.TAG_NAME, "h1").text == HOSTILE_NAME
+        assert browser.title == f"Study {HOSTILE_NAME} - hpsearch"  # the script would set it
+        assert browser.execute_script("return document.scripts.length") == 0
+        browser.get(static_server)  # the folder's listing, from a web server this time
+        body = wait_for_text(browser, "small book")
+        assert HOSTILE_NAME in body and body.count("complete") == 2
+        browser.find_element(By.LINK_TEXT, "small book").click()
+        wait_for_text(browser, "Best-1")
+        assert all(width > 0 for _, width in browser.execute_script(IMAGES))
+        browser.save_screenshot(str(tmp_path / "served.png"))
+    assert (tmp_path / "served.png").stat().st_size > 10_000
