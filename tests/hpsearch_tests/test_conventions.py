@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import typer
 from conftest import BIN, hpsearch
+from typer.testing import CliRunner
 
 import hpsearch as package
 from hpsearch.cli import app
@@ -118,12 +119,15 @@ def on_a_terminal(args: list[str], cwd: Path, env: dict[str, str]) -> str:
 
 
 def test_every_command_writes_no_escape_codes_to_a_pipe(
-    commands: tuple[Path, dict[str, list[list[str]]]],
+    commands: tuple[Path, dict[str, list[list[str]]]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     folder, found = commands
+    monkeypatch.chdir(folder)
+    for variable in ("NO_COLOR", "FORCE_COLOR", "PY_COLORS", "GITHUB_ACTIONS"):
+        monkeypatch.delenv(variable, raising=False)
     for name, uses in found.items():
-        for args in [uses[0], [name, "--help"]]:  # errors: on the terminal, below
-            done = hpsearch(*args, cwd=folder, env=plain_env(), timeout=300)
+        for args in [*uses, [name, "--help"]]:
+            done = CliRunner().invoke(app, args)  # stdout and stderr are not terminals
             assert not ANY_ESCAPE.search(done.stdout + done.stderr), args
 
 
@@ -133,7 +137,7 @@ def test_no_color_gives_plain_text_on_a_terminal_for_every_command(
     folder, found = commands
     styled = on_a_terminal(["studies", "-s", str(folder / "plain.db")], folder, plain_env())
     assert STYLE.search(styled), "the terminal shows no styles at all: this test cannot fail"
-    for uses in found.values():
-        for args in uses:
-            seen = on_a_terminal(args, folder, plain_env(NO_COLOR="1"))
-            assert not STYLE.search(seen), (args, seen[:300])
+    usage_error, failure = found["trials"][1], found["show"][1]
+    for args in [*(uses[0] for uses in found.values()), usage_error, failure, ["--help"]]:
+        seen = on_a_terminal(args, folder, plain_env(NO_COLOR="1"))
+        assert not STYLE.search(seen), (args, seen[:300])
