@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # The PostgreSQL server this machine runs; tests that need it read this variable.
 export HPSEARCH_TEST_POSTGRES_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 
-.PHONY: install run test lint bench chaos clean
+.PHONY: install run test lint browser bench chaos clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,8 +19,21 @@ install: $(STAMP)
 run: $(STAMP)  ## run the book's study on the built-in mnist-5k dataset
 	$(BIN)/hpsearch run studies/book.toml
 
-test: lint  ## lint, then the whole test suite
+test: lint browser  ## lint, then the whole test suite
 	$(BIN)/python -m pytest
+
+# The browser tests (tests/hpsearch_tests/view/test_browser.py) drive Debian's headless Chromium
+# through chromedriver. As root, install both when missing; otherwise do nothing (the tests
+# then skip with the reason, and fail under CI=true).
+browser:  ## headless Chromium and chromium-driver for the browser tests
+	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \
+	    if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	        echo "installing chromium and chromium-driver for the browser tests"; \
+	        (apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	            apt-get install -y -qq --no-install-recommends chromium chromium-driver \
+	            >/dev/null) || echo "could not install chromium: the browser tests will say so"; \
+	    fi; \
+	fi
 
 lint: $(STAMP)  ## ruff (lint and format), mypy, and the import contracts of pyproject.toml
 	$(BIN)/ruff check trainer hpsearch tests

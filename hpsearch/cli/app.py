@@ -7,24 +7,13 @@ import sys
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from typer.core import TyperGroup
 
+from hpsearch.cli.terminal import console
 from hpsearch.errors import HpsearchError
 
-
-class _Stdout(Console):
-    """rich's console on stdout, ending with exit 0, not 1, when the reader closes the pipe
-    (`hpsearch trials | head -1`): the reader has all it wanted."""
-
-    def on_broken_pipe(self) -> None:
-        self.quiet = True
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no error at exit
-        raise SystemExit(0)
-
-
-stdout = _Stdout()
-stderr = Console(stderr=True)
+stdout = console()
+stderr = console(stderr=True)
 
 
 def error_line(message: str) -> None:
@@ -53,7 +42,7 @@ app = typer.Typer(
     cls=Commands,
     help="Hyperparameter search for small NumPy networks, stored in Optuna studies.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion, typer's
     pretty_exceptions_enable=False,
 )
 
@@ -70,10 +59,24 @@ StorageOption = Annotated[
 ]
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        stdout.print(f"hpsearch {version('hpsearch')}", highlight=False, markup=False)
+        raise typer.Exit()
+
+
 @app.callback()
 def main(
     ctx: typer.Context,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks of errors.")] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version."
+        ),
+    ] = False,
 ) -> None:
     ctx.obj = {"debug": debug}
 

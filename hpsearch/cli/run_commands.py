@@ -85,7 +85,7 @@ def run(
     report: Annotated[
         Path | None,
         typer.Option(
-            help="Write each study's report (plots, summary.md, summary.json) into this folder.",
+            help="Write each study's report (index.html, plots, summaries) into this folder.",
             show_default=False,
         ),
     ] = None,

@@ -193,8 +193,35 @@ def report_command(
     study: StudyArgument = None,
     storage: StorageOption = None,
 ) -> None:
-    """Write every plot, a summary.md (tables, linked images) and a summary.json of a study."""
+    """Write every plot, an index.html (the page to publish), a summary.md and a summary.json."""
     from hpsearch.view.report import write_report
 
     for path in write_report(reader(storage), study, output):
         stdout.print(str(path), highlight=False, markup=False, soft_wrap=True)
+
+
+@app.command()
+def dashboard(
+    storage: StorageOption = None,
+    host: Annotated[
+        str, typer.Option(help="Address to listen on; 0.0.0.0 serves every network.")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port (0: any free one).")] = 8080,
+) -> None:
+    """Serve the storage's studies with optuna-dashboard, read only (the `dashboard` extra)."""
+    from hpsearch.cli.app import stderr
+    from hpsearch.store.engines import resolve_url
+    from hpsearch.view.dashboard import describe, serve_dashboard
+
+    url = resolve_url(storage)
+    try:
+        serve_dashboard(
+            url,
+            host,
+            port,
+            lambda address: stderr.print(
+                describe(url, address), highlight=False, markup=False, soft_wrap=True
+            ),
+        )
+    except KeyboardInterrupt:
+        raise typer.Exit(130) from None

@@ -1,4 +1,4 @@
-"""The report folder: every plot, `summary.md` and `summary.json` of a study.
+"""The report folder: every plot, `index.html`, `summary.md` and `summary.json` of a study.
 
 `write_report` writes into one folder and nowhere else: file names made from study names are
 sanitised, and every path is checked to stay inside.
@@ -15,7 +15,7 @@ from optuna.storages import RDBStorage
 from hpsearch.errors import HpsearchError
 from hpsearch.store.records import SPEC_KEY, ranked
 from hpsearch.study.toml import spec_toml
-from hpsearch.view import queries
+from hpsearch.view import pages, queries
 from hpsearch.view.documents import show_payload, write_text
 from hpsearch.view.listings import markdown_table, round_columns, round_rows, study_rows, to_json
 from hpsearch.view.overview import overview
@@ -23,7 +23,7 @@ from hpsearch.view.text import acc, book_line, safe_name, test_line
 
 
 def write_report(storage: RDBStorage, name: str | None, folder: Path) -> list[Path]:
-    """Every plot, `summary.md` and `summary.json` of a study, written into `folder` only.
+    """Every plot, `index.html`, `summary.md` and `summary.json` of a study, into `folder` only.
 
     A plot a study cannot have (importances of one parameter ...) is listed as skipped, with
     why, in both summaries. Returns the files written.
@@ -55,17 +55,20 @@ def write_report(storage: RDBStorage, name: str | None, folder: Path) -> list[Pa
         summary["best"] = None
     written.append(write_text(_inside(folder, "summary.json"), to_json(summary) + "\n"))
     written.append(write_text(_inside(folder, "summary.md"), summary_markdown(data, summary)))
+    written.append(write_text(_inside(folder, pages.INDEX), pages.study_page(data, summary)))
     return written
 
 
 def report_into(url: str, name: str, parent: Path) -> list[Path]:
     """The report of study `name` in `parent/<safe name>/`: for `hpsearch run --report`,
-    where one folder receives the reports of several studies. The storage is closed after."""
+    where one folder receives the reports of several studies; `parent/index.html` lists them.
+    The storage is closed after."""
     storage = queries.open_reader(url)
     try:
-        return write_report(storage, name, parent / safe_name(name))
+        written = write_report(storage, name, parent / safe_name(name))
     finally:
         storage.engine.dispose()
+    return [*written, pages.write_folder_index(parent.resolve())]
 
 
 def summary_markdown(data: queries.StudyData, summary: dict[str, Any]) -> str:

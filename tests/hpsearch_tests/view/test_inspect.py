@@ -316,6 +316,7 @@ def test_report_writes_every_plot_and_the_summaries_inside_its_folder(
         *summary["plots"].values(),
         "summary.md",
         "summary.json",
+        "index.html",
     }
 
 
@@ -330,7 +331,8 @@ def test_a_report_of_a_study_named_like_a_path_stays_in_its_folder(
     assert "importances" in summary["skipped_plots"] and "curves" in summary["plots"]
     assert "importances: not drawn" in (folder / "summary.md").read_text()
     files = report_into(studies.url, ODD_NAME, tmp_path / "all")  # as `run --report` would
-    assert {p.parent for p in files} == {tmp_path / "all" / safe_name(ODD_NAME)}
+    assert {p.parent for p in files[:-1]} == {tmp_path / "all" / safe_name(ODD_NAME)}
+    assert files[-1] == tmp_path / "all" / "index.html"  # the folder's list of studies
 
 
 # --- the ecosystem: Optuna's CLI, reading without writing, reading a live run ---------------
