@@ -41,6 +41,7 @@ from hpsearch.store.records import (
 )
 from hpsearch.store.retries import storage_failure, with_retries
 from hpsearch.store.slices import (
+    RoundReader,
     finished_places,
     next_trial_id,
     read_round,
@@ -116,6 +117,7 @@ class _Coordinator:
     floor: int = 0  # the smallest trial id of the round followed (see `store.slices`)
     last_round: list[FrozenTrial] = field(default_factory=list)  # its trials, last read
     last_number: int = -1  # the round `last_round` belongs to
+    reader: RoundReader | None = None  # reads the round followed
 
     def run(self) -> None:
         for round_number in range(self.spec.rounds):
@@ -183,7 +185,9 @@ class _Coordinator:
         self, record: RoundRecord, params: list[dict[str, Any]]
     ) -> tuple[list[FrozenTrial], bool]:
         fail_abandoned(self.storage, self.study_id)
-        trials = read_round(self.storage, self.study_id, record.number, self.floor)
+        if self.reader is None or self.reader.round_number != record.number:
+            self.reader = RoundReader(self.storage, self.study_id, record.number, self.floor)
+        trials = self.reader.read()
         self.last_round, self.last_number = trials, record.number
         return trials, enqueue_missing(self.study, self.spec, record, params, trials)
 

@@ -16,7 +16,8 @@ The best trials are ordered and cut in the database (`top_trial_ids`), in the or
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
@@ -105,18 +106,62 @@ def read_round(
     `floor` is the round's floor (see the module's docstring): no trial of the round has a
     smaller id. Trials of other rounds and of other studies are left out; curves are not read.
     """
-    where = [TRIALS.c.trial_id >= floor, _attr_is("round", round_number)]
-    return read_trials(storage, study_id, attrs=ROUND_ATTRS, where=where)
+    query = sa.select(TRIALS.c.trial_id).where(
+        TRIALS.c.study_id == study_id, TRIALS.c.trial_id >= floor, _attr_is("round", round_number)
+    )
+    with snapshot(storage) as connection:  # once, not in each of read_trials' six queries
+        ids = list(connection.execute(query).scalars())
+    if not ids:
+        return []
+    return read_trials(storage, study_id, attrs=ROUND_ATTRS, where=[TRIALS.c.trial_id.in_(ids)])
+
+
+_SETTLED_STATES = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+
+
+@dataclass
+class RoundReader:
+    """`read_round` for a coordinator that polls the round: a trial once seen finished or
+    failed never changes again (Optuna refuses updates to it; hpsearch writes a failed
+    trial's reason before its state), so each poll reads again only the round's trial ids
+    (one index range) and the trials not yet seen settled."""
+
+    storage: RDBStorage
+    study_id: int
+    round_number: int
+    floor: int
+    settled: dict[int, FrozenTrial] = field(default_factory=dict)
+
+    def read(self) -> list[FrozenTrial]:
+        """The trials of the round (every attempt), in number order."""
+        query = sa.select(TRIALS.c.trial_id).where(
+            TRIALS.c.study_id == self.study_id,
+            TRIALS.c.trial_id >= self.floor,
+            _attr_is("round", self.round_number),
+        )
+        with snapshot(self.storage) as connection:
+            ids = list(connection.execute(query.order_by(TRIALS.c.trial_id)).scalars())
+        unsettled = [i for i in ids if i not in self.settled]
+        fresh = read_trial_ids(self.storage, self.study_id, unsettled, attrs=ROUND_ATTRS)
+        by_id = {t._trial_id: t for t in fresh}
+        self.settled.update({i: t for i, t in by_id.items() if t.state in _SETTLED_STATES})
+        return [self.settled.get(i) or by_id[i] for i in ids if i in self.settled or i in by_id]
 
 
 def read_trial_ids(
-    storage: RDBStorage, study_id: int, trial_ids: list[int], *, curves: bool = False
+    storage: RDBStorage,
+    study_id: int,
+    trial_ids: list[int],
+    *,
+    curves: bool = False,
+    attrs: Collection[str] | None = None,
 ) -> list[FrozenTrial]:
-    """The trials `trial_ids` of the study, in the order given."""
+    """The trials `trial_ids` of the study, in the order given (`attrs`: see read_trials)."""
     if not trial_ids:
         return []
     where = [TRIALS.c.trial_id.in_(trial_ids)]
-    by_id = {t._trial_id: t for t in read_trials(storage, study_id, curves=curves, where=where)}
+    read = read_trials(storage, study_id, curves=curves, attrs=attrs, where=where)
+    by_id = {t._trial_id: t for t in read}
     return [by_id[i] for i in trial_ids if i in by_id]
 
 

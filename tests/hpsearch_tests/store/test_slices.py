@@ -69,6 +69,16 @@ def test_a_round_read_sees_exactly_its_rounds_trials(url: str) -> None:
         assert floors[round_number] <= resumed == trials[0]._trial_id
         # A floor of 0 (the whole study) gives the same trials: the floor only saves work.
         assert slices.read_round(storage, mine_id, round_number, 0) == trials
+    reader = slices.RoundReader(storage, mine_id, 2, floors[2])
+    assert reader.read() == slices.read_round(storage, mine_id, 2, floors[2])
+    waiting = next(t for t in reader.read() if t.state == TrialState.WAITING)
+    storage.set_trial_state_values(waiting._trial_id, TrialState.RUNNING)
+    storage.set_trial_state_values(waiting._trial_id, TrialState.COMPLETE, [0.25])
+    later = add(mine, 2, 4, TrialState.WAITING)  # queued after the reader's first reads
+    polled = reader.read()  # re-reads only what was not settled
+    assert polled == slices.read_round(storage, mine_id, 2, floors[2])
+    assert [t.number for t in polled] == [*expected[2], later]
+    assert next(t for t in polled if t.number == waiting.number).value == 0.25
     other_round = slices.read_round(storage, other_id, 1, 0)
     assert [t.user_attrs["index"] for t in other_round] == [0, 1, 2, 3, 9]
     assert slices.read_round(storage, mine_id, 3, slices.next_trial_id(storage, mine_id)) == []
