@@ -108,11 +108,11 @@ def run_worker(
 def _work(
     storage: RDBStorage, study_name: str, stop: threading.Event, max_trials: int | None, wait: bool
 ) -> int:
-    study = wait_for_study(storage, study_name, stop, wait)
+    study = with_retries(lambda: wait_for_study(storage, study_name, stop, wait), "open the study")
     if study is None:
         return 0
-    study_id = storage.get_study_id_from_name(study_name)
-    spec = read_spec(study)
+    study_id = with_retries(lambda: storage.get_study_id_from_name(study_name), "open the study")
+    spec = with_retries(lambda: read_spec(study), "read the study file")
     finished, worker = 0, owner_identity()
     with threadpool_limits(limits=1):
         load_split(spec)  # once per process, before the first trial is claimed
