@@ -8,6 +8,7 @@ each of its places has a finished trial (or used up its retries).
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from dataclasses import dataclass, field
@@ -120,14 +121,18 @@ class _Coordinator:
     reader: RoundReader | None = None  # reads the round followed
 
     def run(self) -> None:
+        # Every step is idempotent: one cut short by the database going away is run again
         for round_number in range(self.spec.rounds):
             if self.stop.is_set():
                 return
-            self.run_round(round_number)
+            with_retries(functools.partial(self.run_round, round_number), "run a round")
         if not self.stop.is_set():
             self.observer.testing()
-            if _score_test(self.study, self.storage, self.study_id, self.spec, self.stop):
-                self.study.set_user_attr(COMPLETE_KEY, True)
+            with_retries(self.finish, "score the test split")
+
+    def finish(self) -> None:
+        if _score_test(self.study, self.storage, self.study_id, self.spec, self.stop):
+            self.study.set_user_attr(COMPLETE_KEY, True)
 
     def run_round(self, round_number: int) -> None:
         study, spec = self.study, self.spec

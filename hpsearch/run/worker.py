@@ -46,9 +46,13 @@ from hpsearch.timing import (
 )
 
 
-def open_worker_storage(url: str) -> RDBStorage:
+def open_worker_storage(url: str, *, patient: bool = False) -> RDBStorage:
     return open_storage(
-        url, write=True, heartbeat_interval=HEARTBEAT_S, grace_period=WORKER_GRACE_S
+        url,
+        write=True,
+        heartbeat_interval=HEARTBEAT_S,
+        grace_period=WORKER_GRACE_S,
+        patient=patient,
     )
 
 
@@ -89,13 +93,14 @@ def run_worker(
     stop: threading.Event,
     max_trials: int | None = None,
     wait: bool = True,
+    patient: bool = False,
 ) -> int:
     """Run trials of `study_name` until it is complete, `stop` is set or `max_trials` ran.
 
     Returns the number of trials this worker finished. One BLAS thread: parallelism comes
     from running several workers, which is several times faster at these matrix sizes.
     """
-    storage = open_worker_storage(url)
+    storage = open_worker_storage(url, patient=patient)
     try:
         return _work(storage, study_name, stop, max_trials, wait)
     finally:
@@ -105,11 +110,11 @@ def run_worker(
 def _work(
     storage: RDBStorage, study_name: str, stop: threading.Event, max_trials: int | None, wait: bool
 ) -> int:
-    study = wait_for_study(storage, study_name, stop, wait)
+    study = with_retries(lambda: wait_for_study(storage, study_name, stop, wait), "open the study")
     if study is None:
         return 0
-    study_id = storage.get_study_id_from_name(study_name)
-    spec = read_spec(study)
+    study_id = with_retries(lambda: storage.get_study_id_from_name(study_name), "open the study")
+    spec = with_retries(lambda: read_spec(study), "read the study file")
     finished, worker, claims = 0, owner_identity(), Claimer(storage, study_id)
     with threadpool_limits(limits=1):
         load_split(spec)  # once per process, before the first trial is claimed
@@ -173,7 +178,7 @@ def _worker_process(url: str, study_name: str) -> None:
             every(PARENT_WATCH_S, orphaned, name="parent-watch"),
             on_signals(lambda _: stop.set()),
         ):
-            run_worker(url, study_name, stop)
+            run_worker(url, study_name, stop, patient=True)  # the coordinator opened `url`
     except HpsearchError as error:
         print(f"hpsearch worker: {error}", file=sys.stderr, flush=True)
         sys.exit(error.exit_code)

@@ -24,6 +24,7 @@ from optuna.storages import RDBStorage
 from sqlalchemy.engine import URL, make_url
 
 from hpsearch.errors import StorageError
+from hpsearch.store.retries import patiently
 from hpsearch.store.tables import OPTUNA_OWN
 
 DEFAULT_STORAGE = "sqlite:///hpsearch.db"
@@ -80,8 +81,12 @@ def open_storage(
     write: bool,
     heartbeat_interval: int | None = None,
     grace_period: int | None = None,
+    patient: bool = False,
 ) -> RDBStorage:
     """An RDBStorage on `url`, checked first so that a wrong target is refused, not modified.
+
+    A server restarting is waited for (up to RETRY_FOR_S); with `patient` (a URL another
+    process of the same run has opened), any transient failure is.
 
     Args:
         write: create the Optuna tables if the database is new. Without it, a database that
@@ -92,10 +97,11 @@ def open_storage(
     shown = redact(url)
     if parsed.get_backend_name() == "sqlite":
         _check_sqlite_file(parsed, write=write)
-    complete = _check_tables(_tables(parsed, shown), shown, write=write)
+    complete = _check_tables(_tables(parsed, shown, patient), shown, write=write)
     storage = _create(
         parsed,
         shown,
+        patient,
         write=write,
         skip_table_creation=complete,
         heartbeat_interval=heartbeat_interval,
@@ -125,13 +131,16 @@ def _check_tables(tables: set[str], shown: str, *, write: bool) -> bool:
     return complete
 
 
-def _create(parsed: URL, shown: str, **kwargs: Any) -> RDBStorage:
-    """`_rdb_storage`, tried again while processes starting together race to create tables."""
+def _create(parsed: URL, shown: str, patient: bool, **kwargs: Any) -> RDBStorage:
+    """`_rdb_storage`, waited for while a server restarts (see `patiently`), and tried again
+    while processes starting together race to create the tables."""
     for attempt in range(5):
         try:
-            return _rdb_storage(parsed, **kwargs)
+            return patiently(lambda: _rdb_storage(parsed, **kwargs), patient)
         except RuntimeError as error:  # Optuna's schema-version check
             raise StorageError(f"{shown}: {error}") from None
+        except optuna.exceptions.StorageInternalError as error:
+            raise StorageError(f"{shown}: cannot open the database: {_short(error)}") from None
         except sqlalchemy.exc.SQLAlchemyError as error:
             # The loser's CREATE fails ("already exists", a duplicate key), and the tables
             # exist on the next attempt.
@@ -202,7 +211,7 @@ def _check_sqlite_file(parsed: URL, *, write: bool) -> None:
     # holds on it, and another process may then delete the WAL under live connections.
 
 
-def _tables(parsed: URL, shown: str) -> set[str]:
+def _tables(parsed: URL, shown: str, patient: bool) -> set[str]:
     """The names of the tables in the database, read without writing anything."""
     if parsed.get_backend_name() == "sqlite":
         if not Path(parsed.database or "").exists():
@@ -226,12 +235,16 @@ def _tables(parsed: URL, shown: str) -> set[str]:
             ) from None
     engine = sqlalchemy.create_engine(parsed, **_engine_kwargs(parsed, write=False))
     try:
-        with engine.connect() as connection:
-            return set(sqlalchemy.inspect(connection).get_table_names())
+        return patiently(lambda: _table_names(engine), patient)
     except sqlalchemy.exc.SQLAlchemyError as error:
         raise StorageError(f"{shown}: cannot open the database: {_short(error)}") from None
     finally:
         engine.dispose()
+
+
+def _table_names(engine: sqlalchemy.Engine) -> set[str]:
+    with engine.connect() as connection:
+        return set(sqlalchemy.inspect(connection).get_table_names())
 
 
 def _short(error: Exception) -> str:

@@ -69,7 +69,7 @@ def with_retries(action: Callable[[], T], what: str, *, give_up_after: float = R
     half-written trial. A permanent failure (a full disk, a read-only or damaged file) is one
     clear StorageError at once; a transient one becomes that after `give_up_after` seconds.
     """
-    deadline = time.monotonic() + give_up_after
+    deadline = None  # counted from the first failure: a long action may fail late
     delay = 0.25
     while True:
         try:
@@ -77,6 +77,7 @@ def with_retries(action: Callable[[], T], what: str, *, give_up_after: float = R
         except (sqlalchemy.exc.SQLAlchemyError, optuna.exceptions.StorageInternalError) as error:
             if not is_transient(error):
                 raise storage_failure(error, what) from None
+            deadline = deadline or time.monotonic() + give_up_after
             if time.monotonic() + delay > deadline:
                 raise StorageError(
                     f"the database stayed unreachable for {give_up_after:.0f} s "
@@ -95,3 +96,24 @@ def _advice(reason: str) -> str:
     if "malformed" in text or "not a database" in text:
         return "; the database file is damaged: restore it from a backup"
     return ""
+
+
+RESTARTING = ("terminating", "starting up", "shutting down", "server closed")
+
+
+def patiently(action: Callable[[], T], patient: bool) -> T:
+    """`action()`, retried while the server restarts (and, if `patient`, while it is away in
+    any transient way: a URL already known good); other errors at once, so that a wrong
+    host or password is one line now, not in two minutes."""
+    deadline, delay = time.monotonic() + RETRY_FOR_S, 0.25
+    while True:
+        try:
+            return action()
+        except (sqlalchemy.exc.SQLAlchemyError, optuna.exceptions.StorageInternalError) as error:
+            restarting = any(word in str(_root(error)).lower() for word in RESTARTING)
+            if not (is_transient(error) if patient else restarting):
+                raise
+            if time.monotonic() + delay > deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 8.0)
