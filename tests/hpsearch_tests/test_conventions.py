@@ -76,6 +76,9 @@ def every_command(folder: Path) -> dict[str, list[list[str]]]:
         "plot": [["plot", *db, "-o", out + ".png"], ["plot", *db, "-k", "pie"]],
         "report": [["report", *db, "-o", out], ["report", *db]],
         "dashboard": [["dashboard", "-s", str(folder / "none.db")], ["dashboard", "-p", "x"]],
+        "check": [["check", "plain.toml"], ["check", "missing.toml"]],
+        "copy": [["copy", "plain", "plain-copy", *db], ["copy", "nope", "x", *db]],
+        "delete": [["delete", "plain-copy", "--yes", *db], ["delete", "nope", "--yes", *db]],
     }
 
 
