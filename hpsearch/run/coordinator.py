@@ -24,6 +24,7 @@ import trainer
 from hpsearch.errors import HpsearchError, UsageError
 from hpsearch.run.events import Observer, Progress, RunSummary
 from hpsearch.run.lock import coordinator_lock
+from hpsearch.run.proposals import propose
 from hpsearch.run.rounds import enqueue_missing, fault_point, plan_round
 from hpsearch.run.trial import Interrupted, load_split
 from hpsearch.run.worker import fail_abandoned, open_worker_storage, spawn_workers, stop_workers
@@ -43,7 +44,6 @@ from hpsearch.store.records import (
 )
 from hpsearch.store.retries import storage_failure, with_retries
 from hpsearch.store.studies import create_or_check_study
-from hpsearch.study.space import round_generator, sample
 from hpsearch.study.spec import StudySpec
 from hpsearch.timing import POLL_S
 
@@ -126,8 +126,7 @@ class _Coordinator:
             record = plan_round(study, spec, round_number, records)
             write_round(study, record)
         self.observer.round_started(record, spec)
-        rng = round_generator(spec.seed, round_number)
-        params = sample(spec.params, record.ranges, rng, spec.trials_per_round)
+        params = propose(study, spec, record, records)
         if not self.follow(record, params):
             return
         record.done = True
@@ -142,7 +141,7 @@ class _Coordinator:
             finished = finished_by_index(trials)
             scores = [s for s in (score(t) for t in finished.values()) if s is not None]
             best = max(scores) if scores else None
-            total, rounds = self.spec.trials_per_round, self.spec.rounds
+            total, rounds = self.spec.trials_in(record.number), self.spec.rounds
             self.observer.progress(Progress(record.number, rounds, len(finished), total, best))
             if record.number == 1 and finished:
                 fault_point("wait")  # before `settled`: a fast round may settle at once
@@ -183,7 +182,9 @@ def _score_test(study: optuna.Study, spec: StudySpec, stop: threading.Event) -> 
         )
         return True
     trial = best[0]
-    config = spec.train_config(dict(trial.params), seed=int(trial.user_attrs["seed"]))
+    config = spec.train_config(
+        dict(trial.params), int(trial.user_attrs["seed"]), trial.user_attrs.get("epochs")
+    )
 
     def check_stop(_: trainer.EpochResult) -> None:
         if stop.is_set():

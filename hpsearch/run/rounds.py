@@ -24,6 +24,7 @@ from hpsearch.store.records import (
     score,
 )
 from hpsearch.study.narrowing import RULE, Outcome, narrow
+from hpsearch.study.schedule import round_epochs, thresholds
 from hpsearch.study.space import distributions, initial_ranges, trial_seed
 from hpsearch.study.spec import StudySpec
 
@@ -40,22 +41,36 @@ def plan_round(
     study: optuna.Study, spec: StudySpec, round_number: int, records: dict[int, RoundRecord]
 ) -> RoundRecord:
     settings = spec.narrowing.__dict__.copy()
+    every = study.get_trials()
     if round_number == 0:
-        return RoundRecord(0, initial_ranges(spec), RULE, settings, "the file's ranges")
-    previous = records[round_number - 1]
-    trials = finished_by_index(round_trials(study.get_trials(), round_number - 1)).values()
-    outcomes = [Outcome(t.number, t.params, score(t)) for t in trials]
-    decision = narrow(spec.params, previous.ranges, outcomes, spec.narrowing)
-    fault_point("narrow")
-    return RoundRecord(
-        round_number,
-        decision.ranges,
-        RULE,
-        settings,
-        decision.reason,
-        crowded=decision.crowded,
-        source_trials=list(decision.top_trials),
-    )
+        record = RoundRecord(0, initial_ranges(spec), RULE, settings, "the file's ranges")
+    else:
+        previous = records[round_number - 1]
+        trials = finished_by_index(round_trials(every, round_number - 1)).values()
+        outcomes = [
+            Outcome(t.number, t.params, score(t), t.state == TrialState.PRUNED) for t in trials
+        ]
+        decision = narrow(spec.params, previous.ranges, outcomes, spec.narrowing)
+        fault_point("narrow")
+        record = RoundRecord(
+            round_number,
+            decision.ranges,
+            RULE,
+            settings,
+            decision.reason,
+            crowded=decision.crowded,
+            source_trials=list(decision.top_trials),
+        )
+    record.epochs, record.sampler = round_epochs(spec, round_number), spec.sampler
+    references = [
+        dict(t.intermediate_values)
+        for r in range(round_number)
+        for t in finished_by_index(round_trials(every, r)).values()
+        if t.state == TrialState.COMPLETE and score(t) is not None
+    ]
+    limits = thresholds(spec, round_number, references)
+    record.pruning = {str(epoch): limit for epoch, limit in limits.items()}
+    return record
 
 
 def enqueue_missing(
@@ -100,9 +115,21 @@ def enqueue_missing(
                     "index": index,
                     "attempt": len(attempts),
                     "seed": trial_seed(spec.seed, record.number, index),
+                    **_fidelity(spec, record),
                 },
             )
         )
         if record.number == 1 and index == len(params) // 2:
             fault_point("enqueue")
     return settled
+
+
+def _fidelity(spec: StudySpec, record: RoundRecord) -> dict[str, Any]:
+    """What a queued trial carries of its round's plan: its epochs (with a schedule) and its
+    pruning thresholds, so the worker that trains it needs nothing else."""
+    extra: dict[str, Any] = {}
+    if spec.round_epochs:
+        extra["epochs"] = record.epochs
+    if record.pruning:
+        extra["prune_at"] = record.pruning
+    return extra

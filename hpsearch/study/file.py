@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from hpsearch.errors import StudyFileError
+from hpsearch.study.efficiency import parse_efficiency
 from hpsearch.study.spec import Narrowing, ParamSpec, StudySpec
 from trainer import DATASETS, ConfigError, TrainConfig
 
@@ -25,6 +26,9 @@ SEARCH_FIELDS = {
     "margin",
     "retries",
     "params",
+    "sampler",
+    "schedule",
+    "pruning",
 }
 PARAM_FIELDS = {"type", "low", "high", "log", "choices", "limits"}
 TRAIN_FIELDS = set(TrainConfig.field_names()) - {"seed"}
@@ -74,6 +78,8 @@ def parse_study(document: dict[str, Any], where: str) -> StudySpec:
     if not name.strip():
         raise StudyFileError(where, "name", "must not be empty")
     params = _params(_table(search, "params", where, "search.params"), train, where)
+    efficiency = parse_efficiency(search, train, {p.name for p in params}, where)
+    scheduled = efficiency["round_trials"]
     spec = StudySpec(
         name=name,
         seed=_int(document, "seed", where, "", low=0, default=0),
@@ -84,7 +90,9 @@ def parse_study(document: dict[str, Any], where: str) -> StudySpec:
         data_dir=_get(data, "data_dir", str, where, "data.", default=None),
         train={key: list(v) if isinstance(v, list) else v for key, v in train.items()},
         rounds=_int(search, "rounds", where, "search.", low=1, default=1),
-        trials_per_round=_int(search, "trials_per_round", where, "search.", low=1),
+        trials_per_round=scheduled[0]
+        if scheduled
+        else _int(search, "trials_per_round", where, "search.", low=1),
         narrowing=Narrowing(
             top_fraction=_fraction(search, "top_fraction", where, "search.", 0.2),
             min_top=_int(search, "min_top", where, "search.", low=1, default=3),
@@ -92,6 +100,7 @@ def parse_study(document: dict[str, Any], where: str) -> StudySpec:
         ),
         retries=_int(search, "retries", where, "search.", low=0, default=2),
         params=params,
+        **efficiency,
     )
     if spec.total_trials > MAX_TRIALS:
         raise StudyFileError(

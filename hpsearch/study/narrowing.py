@@ -7,8 +7,9 @@ span an interval per parameter, measured in log10 units on log scales; it is wid
 current range, the best trials crowd that edge and the optimum probably lies beyond it (the
 book's best learning rates all sat just under its upper bound of 1e-2), so the next range is
 centred on that edge instead and extends past it, within the parameter's hard `limits`.
-Diverged and failed trials rank below every finished one. When every trial diverged, numeric
-ranges move one width down: divergence comes from steps that are too large.
+Pruned trials (stopped early, behind) rank below every trial that trained all its epochs,
+by what they reached; diverged and failed trials rank below every finished one. When every
+trial diverged, numeric ranges move one width down: divergence comes from steps that are too large.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ class Outcome:
     number: int
     params: dict[str, Any]
     score: float | None
+    pruned: bool = False
 
 
 @dataclass(frozen=True)
@@ -45,15 +47,16 @@ class Decision:
 
 def select_top(outcomes: Sequence[Outcome], settings: Narrowing) -> list[Outcome]:
     """The best `top_fraction` of the scored outcomes, at least `min_top`, ties included."""
-    scored = sorted(
-        (o for o in outcomes if o.score is not None),
-        key=lambda o: (-(o.score or 0.0), o.number),
-    )
+
+    def key(outcome: Outcome) -> tuple[bool, float]:
+        return (outcome.pruned, -(outcome.score or 0.0))
+
+    scored = sorted((o for o in outcomes if o.score is not None), key=lambda o: (key(o), o.number))
     count = max(settings.min_top, math.ceil(settings.top_fraction * len(outcomes)))
     if len(scored) <= count:
         return scored
-    cutoff = scored[count - 1].score
-    return [o for o in scored if o.score is not None and o.score >= cutoff]  # type: ignore[operator]
+    cutoff = key(scored[count - 1])
+    return [o for o in scored if key(o) <= cutoff]
 
 
 def narrow(

@@ -35,8 +35,22 @@ def spec_toml(spec: dict[str, Any]) -> str:
         "trials_per_round": spec["trials_per_round"],
         **narrowing,
         "retries": spec["retries"],
+        "sampler": spec.get("sampler"),
     }
-    lines += ["", "[search]", *[f"{k} = {toml_value(v)}" for k, v in search.items()]]
+    if spec.get("round_trials"):
+        del search["trials_per_round"]
+    lines += [
+        "",
+        "[search]",
+        *[f"{k} = {toml_value(v)}" for k, v in search.items() if v is not None],
+    ]
+    schedule = {"epochs": spec.get("round_epochs"), "trials": spec.get("round_trials")}
+    if any(schedule.values()):
+        lines += ["", "[search.schedule]"]
+        lines += [f"{k} = {toml_value(v)}" for k, v in schedule.items() if v]
+    if spec.get("pruning"):
+        lines += ["", "[search.pruning]"]
+        lines += [f"{k} = {toml_value(v)}" for k, v in spec["pruning"].items() if v is not None]
     for param in spec["params"]:
         lines += ["", f"[search.params.{toml_key(param['name'])}]"]
         if param["kind"] != "float":
