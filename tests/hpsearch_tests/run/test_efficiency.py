@@ -13,7 +13,9 @@ import optuna
 import pytest
 from conftest import fingerprint
 from optuna.trial import TrialState
+from typer.testing import CliRunner
 
+from hpsearch.cli import app
 from hpsearch.run.coordinator import run_study
 from hpsearch.run.rounds import FAULT_ENV, plan_round
 from hpsearch.store.records import read_rounds
@@ -114,6 +116,17 @@ def test_rounds_train_their_scheduled_epochs_and_prune_behind_earlier_rounds(
         assert record.pruned == sum(t.state == TrialState.PRUNED for t in mine)
         assert len(record.trial_numbers) == len(mine)  # pruned trials fill their places
     assert sum(r.epochs_spent or 0 for r in rounds) < 12 * 2 + 8 * 4 + 6 * 8
+    shown = CliRunner().invoke(app, ["show", "--storage", url])
+    assert shown.exit_code == 0, shown.output
+    assert "epochs spent" in shown.stdout and "pruned" in shown.stdout
+    lines = shown.stdout.splitlines()
+    table = next(line for line in lines if line.replace("│", " ").split()[:1] == ["1"])
+    cells = [c.strip() for c in table.replace("│", "|").split("|")]
+    assert [str(rounds[1].epochs), str(rounds[1].pruned), str(rounds[1].epochs_spent)] in [
+        cells[i : i + 3] for i in range(len(cells))
+    ]
+    csv = CliRunner().invoke(app, ["show", "--storage", url, "--format", "csv"]).stdout
+    assert "epochs,pruned,epochs_spent" in csv.splitlines()[0]
 
 
 def test_a_rounds_pruning_does_not_depend_on_its_own_trials(tmp_path: Path) -> None:
