@@ -50,7 +50,9 @@ def plan_round(
         outcomes = [
             Outcome(t.number, t.params, score(t), t.state == TrialState.PRUNED) for t in trials
         ]
-        decision = narrow(spec.params, previous.ranges, outcomes, spec.narrowing)
+        decision = narrow(
+            spec.params, previous.ranges, outcomes, spec.narrowing, _streaks(records, round_number)
+        )
         fault_point("narrow")
         record = RoundRecord(
             round_number,
@@ -122,6 +124,18 @@ def enqueue_missing(
         if record.number == 1 and index == len(params) // 2:
             fault_point("enqueue")
     return settled
+
+
+def _streaks(records: dict[int, RoundRecord], round_number: int) -> dict[str, tuple[str, int]]:
+    """Per parameter, the edge crossed into round `round_number - 1` and in how many rounds in
+    a row before it (narrowing's `growth`)."""
+    result: dict[str, tuple[str, int]] = {}
+    for name, edge in records[round_number - 1].crowded.items():
+        count, number = 0, round_number - 1
+        while number in records and records[number].crowded.get(name) == edge:
+            count, number = count + 1, number - 1
+        result[name] = (edge, count)
+    return result
 
 
 def _fidelity(spec: StudySpec, record: RoundRecord) -> dict[str, Any]:

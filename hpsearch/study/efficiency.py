@@ -14,6 +14,7 @@ from hpsearch.errors import StudyFileError
 from hpsearch.study.spec import Pruning
 from trainer import TrainConfig
 
+EFFICIENCY_FIELDS = {"sampler", "schedule", "pruning", "growth"}
 SAMPLERS = ("random", "tpe", "gp", "cmaes", "qmc")
 PRUNING_RULES = ("percentile", "threshold")
 SCHEDULE_FIELDS = {"epochs", "trials"}
@@ -24,7 +25,8 @@ MAX_COUNT = 100_000
 def parse_efficiency(
     search: dict[str, Any], train: dict[str, Any], searched: set[str], where: str
 ) -> dict[str, Any]:
-    """StudySpec keyword arguments: round_epochs, round_trials, sampler, pruning."""
+    """StudySpec keyword arguments: round_epochs, round_trials, sampler, pruning; and the
+    narrowing's `growth`."""
     rounds = search.get("rounds", 1)
     rounds = rounds if isinstance(rounds, int) and not isinstance(rounds, bool) else 1
     schedule = _table(search, "schedule", where)
@@ -62,7 +64,13 @@ def parse_efficiency(
         )
     most = max(round_epochs) if round_epochs else epochs
     pruning = _pruning(search, rounds, most, where) if "pruning" in search else None
+    growth = _number(search, "growth", where, "search.", 1.0)
+    if not 1 <= growth <= 10:
+        raise StudyFileError(
+            where, "search.growth", f"must be from 1 (a step of one width) to 10, got {growth}"
+        )
     return {
+        "growth": float(growth),
         "round_epochs": round_epochs,
         "round_trials": round_trials,
         "sampler": sampler,

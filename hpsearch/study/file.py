@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from hpsearch.errors import StudyFileError
-from hpsearch.study.efficiency import parse_efficiency
+from hpsearch.study.efficiency import EFFICIENCY_FIELDS, parse_efficiency
 from hpsearch.study.spec import Narrowing, ParamSpec, StudySpec
 from trainer import DATASETS, ConfigError, TrainConfig
 
@@ -26,10 +26,7 @@ SEARCH_FIELDS = {
     "margin",
     "retries",
     "params",
-    "sampler",
-    "schedule",
-    "pruning",
-}
+} | EFFICIENCY_FIELDS
 PARAM_FIELDS = {"type", "low", "high", "log", "choices", "limits"}
 TRAIN_FIELDS = set(TrainConfig.field_names()) - {"seed"}
 
@@ -97,6 +94,7 @@ def parse_study(document: dict[str, Any], where: str) -> StudySpec:
             top_fraction=_fraction(search, "top_fraction", where, "search.", 0.2),
             min_top=_int(search, "min_top", where, "search.", low=1, default=3),
             margin=_number(search, "margin", where, "search.", low=0.0, default=0.1),
+            growth=efficiency.pop("growth"),
         ),
         retries=_int(search, "retries", where, "search.", low=0, default=2),
         params=params,

@@ -36,6 +36,7 @@ class Narrowing:
     top_fraction: float = 0.2
     min_top: int = 3
     margin: float = 0.1
+    growth: float = 1.0  # > 1: the step past an edge grows while that edge stays crowded
 
 
 @dataclass(frozen=True)
@@ -96,6 +97,8 @@ class StudySpec:
         for key, default in _OPTIONAL.items():
             if getattr(self, key) == default:
                 del data[key]
+        if self.narrowing.growth == 1.0:
+            del data["narrowing"]["growth"]
         return data
 
     @classmethod

@@ -13,7 +13,7 @@ from typing import Any
 
 def spec_toml(spec: dict[str, Any]) -> str:
     """The stored study file written back as TOML (it parses to the same spec)."""
-    narrowing = spec.get("narrowing", {})
+    narrowing = {k: v for k, v in spec.get("narrowing", {}).items() if k != "growth" or v != 1.0}
     lines = [
         f"name = {toml_value(spec['name'])}",
         f"seed = {toml_value(spec['seed'])}",
@@ -33,7 +33,7 @@ def spec_toml(spec: dict[str, Any]) -> str:
     search = {
         "rounds": spec["rounds"],
         "trials_per_round": spec["trials_per_round"],
-        **narrowing,
+        **narrowing,  # with growth, written as search.growth
         "retries": spec["retries"],
         "sampler": spec.get("sampler"),
     }

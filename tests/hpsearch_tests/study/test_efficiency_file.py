@@ -32,6 +32,7 @@ log = true
 """
 
 GOOD = """sampler = "tpe"
+growth = 2.0
 [search.schedule]
 epochs = [2, 4, 8]
 trials = [12, 8, 4]
@@ -54,6 +55,7 @@ def test_the_fields_parse_round_trip_and_write_back(tmp_path: Path) -> None:
     assert spec.sampler == "tpe" and spec.total_trials == 24
     assert spec.pruning == Pruning("percentile", (1, 3), percentile=40.0)
     assert [spec.trials_in(r) for r in range(3)] == [12, 8, 4]
+    assert spec.narrowing.growth == 2.0
     assert StudySpec.from_dict(spec.to_dict()) == spec
     import tomllib
 
@@ -64,10 +66,12 @@ def test_a_study_without_the_fields_stores_what_it_stored_before(tmp_path: Path)
     spec = load_study_file(write(tmp_path, "trials_per_round = 4"))
     stored = spec.to_dict()
     assert not {"round_epochs", "round_trials", "sampler", "pruning"} & set(stored)
+    assert "growth" not in stored["narrowing"]
     assert StudySpec.from_dict(stored) == spec
 
 
 BAD = [
+    ("trials_per_round = 4\ngrowth = 0.5", "search.growth", "from 1"),
     ('sampler = "bayes"\ntrials_per_round = 4', "search.sampler", "unknown sampler 'bayes'"),
     ("[search.schedule]\nepochs = [2, 4]\ntrials = [4, 4, 4]", "search.schedule.epochs", "3"),
     (
