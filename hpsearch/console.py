@@ -69,7 +69,10 @@ class ConsoleObserver(Observer):
             transient=True,
         )
         self.task = self.bar.add_task(
-            "", total=spec.trials_per_round, round=f"{record.number + 1}/{spec.rounds}", best="-"
+            "",
+            total=spec.trials_in(record.number),
+            round=f"{record.number + 1}/{spec.rounds}",
+            best="-",
         )
         self.bar.start()
 

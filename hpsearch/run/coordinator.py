@@ -26,6 +26,7 @@ from hpsearch.errors import HpsearchError, UsageError
 from hpsearch.run.events import Observer, Progress, RunSummary
 from hpsearch.run.lock import coordinator_lock
 from hpsearch.run.outcomes import check_round_outcome
+from hpsearch.run.proposals import propose
 from hpsearch.run.rounds import enqueue_missing, fault_point, plan_round
 from hpsearch.run.trial import Interrupted, load_split
 from hpsearch.run.worker import fail_abandoned, open_worker_storage, spawn_workers, stop_workers
@@ -48,10 +49,9 @@ from hpsearch.store.slices import (
     read_round,
     read_trial_ids,
     round_floor,
-    top_trial_ids,
 )
 from hpsearch.store.studies import create_or_check_study
-from hpsearch.study.space import round_generator, sample
+from hpsearch.store.top import top_trial_ids
 from hpsearch.study.spec import StudySpec
 from hpsearch.timing import POLL_S
 
@@ -150,8 +150,7 @@ class _Coordinator:
         else:  # resumed: its floor is its first trial's id (read once)
             self.floor = round_floor(self.storage, self.study_id, round_number)
         self.observer.round_started(record, spec)
-        rng = round_generator(spec.seed, round_number)
-        params = sample(spec.params, record.ranges, rng, spec.trials_per_round)
+        params = propose(study, spec, record, records)
         if not self.follow(record, params):
             return
         trials = self.last_round  # the settled round, as `follow` last read it
@@ -176,7 +175,7 @@ class _Coordinator:
             finished = finished_by_index(trials)
             scores = [s for s in (score(t) for t in finished.values()) if s is not None]
             best = max(scores) if scores else None
-            total, rounds = self.spec.trials_per_round, self.spec.rounds
+            total, rounds = self.spec.trials_in(record.number), self.spec.rounds
             self.observer.progress(Progress(record.number, rounds, len(finished), total, best))
             if record.number == 1 and finished:
                 fault_point("wait")  # before `settled`: a fast round may settle at once
@@ -223,7 +222,9 @@ def _score_test(
         )
         return True
     trial = best[0]
-    config = spec.train_config(dict(trial.params), seed=int(trial.user_attrs["seed"]))
+    config = spec.train_config(
+        dict(trial.params), int(trial.user_attrs["seed"]), trial.user_attrs.get("epochs")
+    )
 
     def check_stop(_: trainer.EpochResult) -> None:
         if stop.is_set():

@@ -20,9 +20,11 @@ from hpsearch.store.records import (
     FIXED_PARAMS_KEY,
     RoundRecord,
     finished_by_index,
+    round_trials,
     score,
 )
 from hpsearch.study.narrowing import RULE, Outcome, narrow
+from hpsearch.study.schedule import round_epochs, thresholds
 from hpsearch.study.space import distributions, initial_ranges, trial_seed
 from hpsearch.study.spec import StudySpec
 
@@ -48,21 +50,48 @@ def plan_round(
     (`previous_trials`, every attempt; empty for round 0)."""
     settings = spec.narrowing.__dict__.copy()
     if round_number == 0:
-        return RoundRecord(0, initial_ranges(spec), RULE, settings, "the file's ranges")
-    previous = records[round_number - 1]
-    trials = finished_by_index(previous_trials).values()
-    outcomes = [Outcome(t.number, t.params, score(t), int(t.user_attrs["index"])) for t in trials]
-    decision = narrow(spec.params, previous.ranges, outcomes, spec.narrowing)
-    fault_point("narrow")
-    return RoundRecord(
-        round_number,
-        decision.ranges,
-        RULE,
-        settings,
-        decision.reason,
-        crowded=decision.crowded,
-        source_trials=list(decision.top_trials),
+        record = RoundRecord(0, initial_ranges(spec), RULE, settings, "the file's ranges")
+    else:
+        previous = records[round_number - 1]
+        trials = finished_by_index(previous_trials).values()
+        outcomes = [
+            Outcome(t.number, t.params, score(t), int(t.user_attrs["index"]), pruned(t))
+            for t in trials
+        ]
+        streaks = _streaks(records, round_number)
+        decision = narrow(spec.params, previous.ranges, outcomes, spec.narrowing, streaks)
+        fault_point("narrow")
+        record = RoundRecord(
+            round_number,
+            decision.ranges,
+            RULE,
+            settings,
+            decision.reason,
+            crowded=decision.crowded,
+            source_trials=list(decision.top_trials),
+        )
+    record.epochs, record.sampler = round_epochs(spec, round_number), spec.sampler
+    limits = thresholds(
+        spec, round_number, _references(study, round_number) if spec.pruning else []
     )
+    record.pruning = {str(epoch): limit for epoch, limit in limits.items()}
+    return record
+
+
+def pruned(trial: FrozenTrial) -> bool:
+    return trial.state == TrialState.PRUNED
+
+
+def _references(study: optuna.Study, round_number: int) -> list[dict[int, float]]:
+    """The validation curves of every completed trial of the earlier rounds: what a pruned
+    study's thresholds are computed from (read once per round, and only when it prunes)."""
+    every = study.get_trials(deepcopy=False)
+    return [
+        dict(t.intermediate_values)
+        for r in range(round_number)
+        for t in finished_by_index(round_trials(every, r)).values()
+        if t.state == TrialState.COMPLETE and score(t) is not None
+    ]
 
 
 def enqueue_missing(
@@ -107,9 +136,33 @@ def enqueue_missing(
                     "index": index,
                     "attempt": len(attempts),
                     "seed": trial_seed(spec.seed, record.number, index),
+                    **_fidelity(spec, record),
                 },
             )
         )
         if record.number == 1 and index == len(params) // 2:
             fault_point("enqueue")
     return settled
+
+
+def _streaks(records: dict[int, RoundRecord], round_number: int) -> dict[str, tuple[str, int]]:
+    """Per parameter, the edge crossed into round `round_number - 1` and in how many rounds in
+    a row before it (narrowing's `growth`)."""
+    result: dict[str, tuple[str, int]] = {}
+    for name, edge in records[round_number - 1].crowded.items():
+        count, number = 0, round_number - 1
+        while number in records and records[number].crowded.get(name) == edge:
+            count, number = count + 1, number - 1
+        result[name] = (edge, count)
+    return result
+
+
+def _fidelity(spec: StudySpec, record: RoundRecord) -> dict[str, Any]:
+    """What a queued trial carries of its round's plan: its epochs (with a schedule) and its
+    pruning thresholds, so the worker that trains it needs nothing else."""
+    extra: dict[str, Any] = {}
+    if spec.round_epochs:
+        extra["epochs"] = record.epochs
+    if record.pruning:
+        extra["prune_at"] = record.pruning
+    return extra

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
+import time
 from functools import lru_cache
 from typing import Any
 
@@ -16,6 +17,7 @@ import trainer
 from hpsearch.store.liveness import identity
 from hpsearch.store.retries import with_retries
 from hpsearch.store.writes import ClaimedTrial, finish_trial
+from hpsearch.study.schedule import behind
 from hpsearch.study.spec import StudySpec
 
 # Folders the trainer reads data sets from and caches them in (it reads no environment).
@@ -25,6 +27,11 @@ CACHE_DIR_ENV = "HPSEARCH_CACHE_DIR"
 
 class Interrupted(Exception):
     """Raised from the epoch callback when the process was asked to stop (SIGINT/SIGTERM)."""
+
+
+class Pruned(Exception):
+    """Raised from the epoch callback when the trial is behind its round's threshold (the
+    search side's optuna.TrialPruned; the trainer only lets it through)."""
 
 
 @lru_cache(maxsize=4)
@@ -71,18 +78,27 @@ def run_trial(
     ends the run at the next epoch: the trial is marked failed ("interrupted") and the
     coordinator queues it again.
     """
-    worker = identity()
+    worker, started = identity(), time.perf_counter()
+    limits = {int(e): float(v) for e, v in trial.user_attrs.get("prune_at", {}).items()}
+    seen: list[trainer.EpochResult] = []
     try:
-        config = spec.train_config(trial.params, seed=int(trial.user_attrs["seed"]))
+        epochs = trial.user_attrs.get("epochs")
+        config = spec.train_config(trial.params, int(trial.user_attrs["seed"]), epochs)
 
-        def epoch_done(_: trainer.EpochResult) -> None:
+        def epoch_done(result: trainer.EpochResult) -> None:
             if stop.is_set():
                 raise Interrupted
+            seen.append(result)
+            if behind(limits, result.epoch, max(r.val_accuracy for r in seen)):
+                raise Pruned
 
         history = trainer.train(config, load_split(spec), epoch_done)
     except Interrupted:
         _fail(storage, trial.trial_id, "interrupted", worker)
         return TrialState.FAIL
+    except Pruned:
+        history = trainer.History(epochs=seen, seconds=time.perf_counter() - started)
+        state = TrialState.PRUNED
     except Exception as error:  # a bug or a resource failure in this trial, not the worker
         _fail(
             storage,
@@ -91,18 +107,21 @@ def run_trial(
             {**worker, "error": f"{type(error).__name__}: {error}"[:500]},
         )
         return TrialState.FAIL
+    else:
+        state = TrialState.COMPLETE
     result = history.to_dict()
     val_curve = result.pop("val_accuracy")
     result.pop("test_accuracy")
+    pruned = {"pruned_at": len(val_curve)} if state == TrialState.PRUNED else {}
     _store(
         storage,
         trial.trial_id,
-        state=TrialState.COMPLETE,
-        value=history.val_accuracy,
+        state=state,
+        value=val_curve[-1] if pruned else history.val_accuracy,
         intermediate_values=val_curve,
-        user_attrs={**result, "epochs_run": len(val_curve), **worker},
+        user_attrs={**result, "epochs_run": len(val_curve), **pruned, **worker},
     )
-    return TrialState.COMPLETE
+    return state
 
 
 def _fail(storage: RDBStorage, trial_id: int, reason: str, attrs: dict[str, Any]) -> None:

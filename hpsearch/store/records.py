@@ -49,6 +49,11 @@ class RoundRecord:
     best: float | None = None
     median: float | None = None
     done: bool = False
+    epochs: int | None = None  # what each trial of the round trains (few epochs first)
+    sampler: str = "random"  # who proposed the round's parameter sets
+    pruning: dict[str, float] = field(default_factory=dict)  # {epoch: threshold}, when planned
+    epochs_spent: int | None = None  # epochs its finished trials trained, pruned ones included
+    pruned: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {**self.__dict__, "ranges": ranges_to_dict(self.ranges)}
@@ -105,6 +110,8 @@ def summarize(record: RoundRecord, trials: list[FrozenTrial]) -> RoundRecord:
     record.trial_numbers = [t.number for t in finished]
     record.best = max(scores) if scores else None
     record.median = statistics.median(scores) if scores else None
+    record.epochs_spent = sum(int(t.user_attrs.get("epochs_run", 0)) for t in finished)
+    record.pruned = sum(t.state == TrialState.PRUNED for t in finished)
     return record
 
 
@@ -122,9 +129,21 @@ def place(trial: FrozenTrial) -> tuple[float, float, int]:
 
 
 def ranked(trials: list[FrozenTrial]) -> list[FrozenTrial]:
-    """Finished trials, best first: diverged last, ties by place (round, index in round)."""
+    """Finished trials, best first: pruned and diverged last, ties by place (round, index).
+
+    With a schedule (few epochs first), trials that trained more epochs rank first: a score
+    after 5 epochs is not a score after 50.
+    """
     finished = [t for t in trials if t.state in FINISHED]
-    return sorted(finished, key=lambda t: (-_rank_score(t), place(t)))
+    return sorted(
+        finished,
+        key=lambda t: (
+            t.state == TrialState.PRUNED,
+            -int(t.user_attrs.get("epochs", 0)),
+            -_rank_score(t),
+            place(t),
+        ),
+    )
 
 
 def _rank_score(trial: FrozenTrial) -> float:

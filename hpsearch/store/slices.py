@@ -9,7 +9,7 @@ round's *floor*, the study's next trial id when round r began. The round's trial
 the study's trials from the floor on whose `round` attribute is r: an index range on the
 trials and one `(trial_id, key)` probe per trial of the round, nothing of the earlier rounds.
 
-The best trials are ordered and cut in the database (`top_trial_ids`), in the order of
+The best trials are ordered and cut in the database (`store.top`), in the order of
 `records.ranked` (or of the `trials` listing), so that only the rows shown are loaded.
 """
 
@@ -213,59 +213,6 @@ def _with_value(query: sa.Select) -> sa.Select:
     return query.select_from(TRIALS).outerjoin(
         VALUES, (VALUES.c.trial_id == TRIALS.c.trial_id) & (VALUES.c.objective == 0)
     )
-
-
-def top_trial_ids(storage: RDBStorage, study_id: int, limit: int) -> list[int]:
-    """The ids of the `limit` best finished trials, in the order of `records.ranked`:
-    by score (a diverged trial or one without a value below every accuracy), then place."""
-    value = _value()
-    rank = sa.case((_attr_is("diverged", True) | value.is_(None), sa.literal(-1.0)), else_=value)
-    where = (TRIALS.c.study_id == study_id, TRIALS.c.state.in_(FINISHED))
-    return _best_by_place(storage, rank, where, limit)
-
-
-def top_listed_ids(storage: RDBStorage, study_id: int, limit: int) -> list[int]:
-    """The ids of the first `limit` rows of `hpsearch trials --top`: every trial, those with
-    a final validation accuracy (finished, with a value) first, highest first, then place."""
-    value = sa.case((TRIALS.c.state.in_(FINISHED), _value()), else_=sa.null())
-    rank = sa.func.coalesce(value, sa.literal(-2e308))  # below every value, -inf included
-    return _best_by_place(storage, rank, (TRIALS.c.study_id == study_id,), limit)
-
-
-def _best_by_place(
-    storage: RDBStorage, rank: sa.ColumnElement[float], where: tuple[Any, ...], limit: int
-) -> list[int]:
-    """The ids of the `limit` trials of highest `rank`, ties broken by place (round, index).
-
-    The database cuts at the `limit`-th rank; only the trials tied with it or above are read
-    with their places (a few more than `limit`), and ordered here as `records.place` orders.
-    """
-    if limit <= 0:
-        return []
-    query = _with_value(sa.select(TRIALS.c.trial_id, TRIALS.c.number, rank.label("rank")))
-    query = query.where(*where)
-    with snapshot(storage) as connection:
-        cut = connection.execute(
-            sa.select(query.subquery().c.rank).order_by(sa.desc("rank")).offset(limit - 1)
-        ).first()
-        if cut is not None:
-            query = query.where(rank >= cut.rank)
-        rows = list(connection.execute(query).all())
-        places = _places(connection, [row.trial_id for row in rows])
-    unplaced = (float("inf"), float("inf"))
-    rows.sort(key=lambda r: (-r.rank, places.get(r.trial_id, unplaced), r.number))
-    return [int(row.trial_id) for row in rows[:limit]]
-
-
-def _places(connection: sa.Connection, ids: list[int]) -> dict[int, tuple[float, float]]:
-    """(round, index) of each trial in `ids` that has both."""
-    found: dict[int, dict[str, int]] = {}
-    query = sa.select(USER_ATTRS.c.trial_id, USER_ATTRS.c.key, USER_ATTRS.c.value_json).where(
-        USER_ATTRS.c.trial_id.in_(ids), USER_ATTRS.c.key.in_(("round", "index"))
-    )
-    for trial_id, key, text in connection.execute(query):
-        found.setdefault(trial_id, {})[key] = json.loads(text)
-    return {t: (p["round"], p["index"]) for t, p in found.items() if len(p) == 2}
 
 
 def trial_count(storage: RDBStorage, study_id: int) -> int:

@@ -12,6 +12,7 @@ from typing import Any
 
 from hpsearch.errors import StudyFileError
 from hpsearch.study.choices import check_choices
+from hpsearch.study.efficiency import EFFICIENCY_FIELDS, parse_efficiency
 from hpsearch.study.settings import check_types
 from hpsearch.study.spec import Narrowing, ParamSpec, StudySpec
 from trainer import DATASETS, ConfigError, TrainConfig
@@ -19,15 +20,8 @@ from trainer import DATASETS, ConfigError, TrainConfig
 MAX_TRIALS = 100_000
 TOP_LEVEL = {"name", "seed", "data", "train", "search"}
 DATA_FIELDS = {"dataset", "n_samples", "val_fraction", "test_fraction", "data_dir"}
-SEARCH_FIELDS = {
-    "rounds",
-    "trials_per_round",
-    "top_fraction",
-    "min_top",
-    "margin",
-    "retries",
-    "params",
-}
+SEARCH_NARROWING = {"rounds", "trials_per_round", "top_fraction", "min_top", "margin"}
+SEARCH_FIELDS = SEARCH_NARROWING | {"retries", "params"} | EFFICIENCY_FIELDS
 PARAM_FIELDS = {"type", "low", "high", "log", "choices", "limits"}
 TRAIN_FIELDS = set(TrainConfig.field_names()) - {"seed"}
 
@@ -76,6 +70,8 @@ def parse_study(document: dict[str, Any], where: str) -> StudySpec:
     if not name.strip():
         raise StudyFileError(where, "name", "must not be empty")
     params = _params(_table(search, "params", where, "search.params"), train, where)
+    efficiency = parse_efficiency(search, train, {p.name for p in params}, where)
+    scheduled = efficiency["round_trials"]
     spec = StudySpec(
         name=name,
         seed=_int(document, "seed", where, "", low=0, default=0),
@@ -86,14 +82,18 @@ def parse_study(document: dict[str, Any], where: str) -> StudySpec:
         data_dir=_get(data, "data_dir", str, where, "data.", default=None),
         train={key: list(v) if isinstance(v, list) else v for key, v in train.items()},
         rounds=_int(search, "rounds", where, "search.", low=1, default=1),
-        trials_per_round=_int(search, "trials_per_round", where, "search.", low=1),
+        trials_per_round=scheduled[0]
+        if scheduled
+        else _int(search, "trials_per_round", where, "search.", low=1),
         narrowing=Narrowing(
             top_fraction=_fraction(search, "top_fraction", where, "search.", 0.2),
             min_top=_int(search, "min_top", where, "search.", low=1, default=3),
             margin=_number(search, "margin", where, "search.", low=0.0, default=0.1),
+            growth=efficiency.pop("growth"),
         ),
         retries=_int(search, "retries", where, "search.", low=0, default=2),
         params=params,
+        **efficiency,
     )
     if spec.total_trials > MAX_TRIALS:
         raise StudyFileError(

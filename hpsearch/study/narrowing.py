@@ -7,8 +7,12 @@ span an interval per parameter, measured in log10 units on log scales; it is wid
 current range, the best trials crowd that edge and the optimum probably lies beyond it (the
 book's best learning rates all sat just under its upper bound of 1e-2), so the next range is
 centred on that edge instead and extends past it, within the parameter's hard `limits`.
-Diverged and failed trials rank below every finished one. When every trial diverged, numeric
-ranges move one width down: divergence comes from steps that are too large.
+With `growth` g > 1, an edge crossed again in the round after it was crossed moves further:
+the next range reaches g**k half-widths past it (k: the rounds in a row that crossed that edge
+of that parameter), within `limits`.
+Pruned trials (stopped early, behind) rank below every trial that trained all its epochs,
+by what they reached; diverged and failed trials rank below every finished one. When every
+trial diverged, numeric ranges move one width down: divergence comes from steps that are too large.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ class Outcome:
     params: dict[str, Any]
     score: float | None
     index: int
+    pruned: bool = False
 
 
 @dataclass(frozen=True)
@@ -50,21 +55,30 @@ class Decision:
 
 def select_top(outcomes: Sequence[Outcome], settings: Narrowing) -> list[Outcome]:
     """The best `top_fraction` of the scored outcomes, at least `min_top`, ties included."""
-    scored = sorted(
-        (o for o in outcomes if o.score is not None),
-        key=lambda o: (-(o.score or 0.0), o.index),
-    )
+
+    def key(outcome: Outcome) -> tuple[bool, float]:
+        return (outcome.pruned, -(outcome.score or 0.0))
+
+    scored = sorted((o for o in outcomes if o.score is not None), key=lambda o: (key(o), o.index))
     count = max(settings.min_top, math.ceil(settings.top_fraction * len(outcomes)))
     if len(scored) <= count:
         return scored
-    cutoff = scored[count - 1].score
-    return [o for o in scored if o.score is not None and o.score >= cutoff]  # type: ignore[operator]
+    cutoff = key(scored[count - 1])
+    return [o for o in scored if key(o) <= cutoff]
 
 
 def narrow(
-    params: Sequence[ParamSpec], ranges: Ranges, outcomes: Sequence[Outcome], settings: Narrowing
+    params: Sequence[ParamSpec],
+    ranges: Ranges,
+    outcomes: Sequence[Outcome],
+    settings: Narrowing,
+    streaks: dict[str, tuple[str, int]] | None = None,
 ) -> Decision:
-    """The next round's ranges from this round's outcomes (see the module docstring)."""
+    """The next round's ranges from this round's outcomes (see the module docstring).
+
+    `streaks`: per parameter, the edge crossed into this round's range and in how many rounds
+    in a row (from the round records); only used when `settings.growth` > 1.
+    """
     scored = [o for o in outcomes if o.score is not None]
     if outcomes and not scored:
         moved = {p.name: _shift_down(p, ranges[p.name]) for p in params}
@@ -88,8 +102,15 @@ def narrow(
                 choices=tuple(c for c in ranges[param.name].choices if c in values)
             )
             continue
+        edge_before, streak = (streaks or {}).get(param.name, ("", 0))
         next_ranges[param.name], edge = _numeric(
-            param, ranges[param.name], values, settings.margin
+            param,
+            ranges[param.name],
+            values,
+            settings.margin,
+            settings.growth,
+            edge_before,
+            streak,
         )
         if edge:
             crowded[param.name] = edge
@@ -110,7 +131,13 @@ def _from_axis(param: ParamSpec, value: float) -> float:
 
 
 def _numeric(
-    param: ParamSpec, current: Range, values: list[float], margin: float
+    param: ParamSpec,
+    current: Range,
+    values: list[float],
+    margin: float,
+    growth: float = 1.0,
+    edge_before: str = "",
+    streak: int = 0,
 ) -> tuple[Range, str]:
     low, high = _to_axis(param, current.low), _to_axis(param, current.high)  # type: ignore[arg-type]
     pad = margin * (high - low)
@@ -121,10 +148,19 @@ def _numeric(
         edge = "both"  # the best trials span the whole range: keep it
         new_low, new_high = low, high
     elif new_high > high:
-        edge, new_low, new_high = "high", high - half_width, high + half_width
+        reach = half_width * _step(growth, edge_before == "high", streak)
+        edge, new_low, new_high = "high", high - half_width, high + reach
     elif new_low < low:
-        edge, new_low, new_high = "low", low - half_width, low + half_width
+        reach = half_width * _step(growth, edge_before == "low", streak)
+        edge, new_low, new_high = "low", low - reach, low + half_width
     return _bounded(param, new_low, new_high, current), edge
+
+
+def _step(growth: float, same_edge: bool, streak: int) -> float:
+    """How many half-widths the next range reaches past a crowded edge: 1, or growth**streak
+    when the same edge was crossed in the `streak` rounds before (at most 100: limits clip it
+    anyway, and 10**x must not overflow)."""
+    return min(growth ** min(streak, 64), 100.0) if growth > 1 and same_edge else 1.0
 
 
 def _shift_down(param: ParamSpec, current: Range) -> Range:

@@ -36,6 +36,27 @@ class Narrowing:
     top_fraction: float = 0.2
     min_top: int = 3
     margin: float = 0.1
+    growth: float = 1.0  # > 1: the step past an edge grows while that edge stays crowded
+
+
+@dataclass(frozen=True)
+class Pruning:
+    """When a trial stops early (see `hpsearch.study.schedule`): at each of `epochs`, a trial
+    whose best validation accuracy so far is below the round's threshold at that epoch is
+    pruned. `percentile`: the threshold is that percentile of the earlier rounds' completed
+    trials at the same epoch (Optuna's PercentilePruner, judged against earlier rounds only);
+    `threshold`: a fixed accuracy."""
+
+    rule: str
+    epochs: tuple[int, ...]
+    percentile: float = 50.0
+    threshold: float | None = None
+    min_reference: int = 5
+
+
+# Fields added after the first stored studies: left out of the stored dict while they hold
+# their defaults, so a study stored before them still matches its unchanged file.
+_OPTIONAL = {"round_epochs": (), "round_trials": (), "sampler": "random", "pruning": None}
 
 
 @dataclass(frozen=True)
@@ -53,14 +74,32 @@ class StudySpec:
     narrowing: Narrowing
     retries: int
     params: tuple[ParamSpec, ...]
+    round_epochs: tuple[int, ...] = ()  # [search.schedule] epochs: one per round
+    round_trials: tuple[int, ...] = ()  # [search.schedule] trials: one per round
+    sampler: str = "random"  # random | tpe | gp | cmaes | qmc (see hpsearch.run.proposals)
+    pruning: Pruning | None = None
 
     @property
     def total_trials(self) -> int:
-        return self.rounds * self.trials_per_round
+        return sum(self.trials_in(r) for r in range(self.rounds))
+
+    def trials_in(self, round_number: int) -> int:
+        """The number of trials (places) of round `round_number`."""
+        return self.round_trials[round_number] if self.round_trials else self.trials_per_round
+
+    def epochs_in(self, round_number: int) -> int | None:
+        """The epochs a trial of round `round_number` trains; None: the [train] setting."""
+        return self.round_epochs[round_number] if self.round_epochs else None
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-safe dict, the stored form of the study file."""
-        return _jsonable(dataclasses.asdict(self))
+        data = _jsonable(dataclasses.asdict(self))
+        for key, default in _OPTIONAL.items():
+            if getattr(self, key) == default:
+                del data[key]
+        if self.narrowing.growth == 1.0:
+            del data["narrowing"]["growth"]
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> StudySpec:
@@ -76,11 +115,21 @@ class StudySpec:
             )
             for p in fields["params"]
         )
+        for key in ("round_epochs", "round_trials"):
+            fields[key] = tuple(fields.get(key, ()))
+        if fields.get("pruning"):
+            fields["pruning"] = Pruning(
+                **{**fields["pruning"], "epochs": tuple(fields["pruning"]["epochs"])}
+            )
         return cls(**fields)
 
-    def train_config(self, params: dict[str, Any], seed: int) -> TrainConfig:
-        """The trainer's config for one trial: fixed settings, then the trial's parameters."""
-        return TrainConfig(**{**self.train, **params, "seed": seed})
+    def train_config(
+        self, params: dict[str, Any], seed: int, epochs: int | None = None
+    ) -> TrainConfig:
+        """The trainer's config for one trial: fixed settings, then the trial's parameters;
+        `epochs` (its round's, from the schedule) replaces the fixed epochs."""
+        extra = {"epochs": epochs} if epochs is not None else {}
+        return TrainConfig(**{**self.train, **params, **extra, "seed": seed})
 
 
 def _jsonable(value: Any) -> Any:

@@ -13,7 +13,7 @@ from typing import Any
 
 def spec_toml(spec: dict[str, Any]) -> str:
     """The stored study file written back as TOML (it parses to the same spec)."""
-    narrowing = spec.get("narrowing", {})
+    narrowing = {k: v for k, v in spec.get("narrowing", {}).items() if k != "growth" or v != 1.0}
     lines = [
         f"name = {toml_value(spec['name'])}",
         f"seed = {toml_value(spec['seed'])}",
@@ -33,10 +33,24 @@ def spec_toml(spec: dict[str, Any]) -> str:
     search = {
         "rounds": spec["rounds"],
         "trials_per_round": spec["trials_per_round"],
-        **narrowing,
+        **narrowing,  # with growth, written as search.growth
         "retries": spec["retries"],
+        "sampler": spec.get("sampler"),
     }
-    lines += ["", "[search]", *[f"{k} = {toml_value(v)}" for k, v in search.items()]]
+    if spec.get("round_trials"):
+        del search["trials_per_round"]
+    lines += [
+        "",
+        "[search]",
+        *[f"{k} = {toml_value(v)}" for k, v in search.items() if v is not None],
+    ]
+    schedule = {"epochs": spec.get("round_epochs"), "trials": spec.get("round_trials")}
+    if any(schedule.values()):
+        lines += ["", "[search.schedule]"]
+        lines += [f"{k} = {toml_value(v)}" for k, v in schedule.items() if v]
+    if spec.get("pruning"):
+        lines += ["", "[search.pruning]"]
+        lines += [f"{k} = {toml_value(v)}" for k, v in spec["pruning"].items() if v is not None]
     for param in spec["params"]:
         lines += ["", f"[search.params.{toml_key(param['name'])}]"]
         if param["kind"] != "float":

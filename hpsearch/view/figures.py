@@ -203,15 +203,19 @@ def history(figure: Any, data: StudyData) -> None:
 def _round_starts(ax: Any, trials: list[FrozenTrial]) -> None:
     """A dotted line before each round's first trial, and the round's name above it."""
     starts: dict[int, int] = {}
+    epochs: dict[int, str] = {}  # with a schedule: the round's epochs in its label
     for trial in trials:
         number = trial.user_attrs.get("round")
         if number is not None:
             starts[number] = min(starts.get(number, trial.number), trial.number)
+            if "epochs" in trial.user_attrs:
+                epochs[number] = f", {trial.user_attrs['epochs']} ep"
     for number, start in sorted(starts.items()):
         if start > 0:
             ax.axvline(start - 0.5, color="grey", linestyle=":", zorder=1)
         where = ax.get_xaxis_transform()  # x in data, y in axes units
-        ax.text(start, 1.01, f"round {number}", transform=where, **ROUND_LABEL)
+        label = f"round {number}{epochs.get(number, '')}"
+        ax.text(start, 1.01, label, transform=where, **ROUND_LABEL)
 
 
 def ranges(figure: Any, data: StudyData) -> None:
@@ -228,7 +232,9 @@ def ranges(figure: Any, data: StudyData) -> None:
             label = None if index else "limits"
             ax.axvline(limit, color="grey", linestyle=":", linewidth=1, label=label)
         ax.set_xscale("log" if log else "linear")
-        ax.set_yticks([r.number for r in data.rounds], [f"round {r.number}" for r in data.rounds])
+        varied = len({r.epochs for r in data.rounds}) > 1  # a schedule: say each round's epochs
+        names = [f"round {r.number}" + (f"\n{r.epochs} ep" if varied else "") for r in data.rounds]
+        ax.set_yticks([r.number for r in data.rounds], names)
         ax.set_ylim(len(data.rounds) - 0.5, -0.5)
         ax.set_title(param_label(name) + (" (log scale)" if log else ""), fontsize=11, loc="left")
         ax.grid(alpha=0.3, axis="x")

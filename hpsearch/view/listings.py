@@ -22,7 +22,7 @@ from hpsearch.errors import UsageError
 from hpsearch.store.records import RoundRecord
 from hpsearch.view import queries
 from hpsearch.view.overview import StudyOverview
-from hpsearch.view.text import acc, fmt_value, label, range_text
+from hpsearch.view.text import acc, count, fmt_value, label, range_text
 
 FORMATS = ("table", "json", "csv")
 WIDE = 200  # columns for tables written to a pipe or file: never wrap a row
@@ -216,6 +216,9 @@ def round_columns(param_names: list[str]) -> list[Column]:
         Column("round", "round"),
         *[Column(name, label(name), left=True) for name in param_names],
         Column("trials", "trials"),
+        Column("epochs", "epochs", count),
+        Column("pruned", "pruned"),
+        Column("epochs_spent", "epochs spent", count),
         Column("best", "best", acc),
         Column("median", "median", acc),
         Column("reason", "why", left=True),
@@ -234,6 +237,9 @@ def round_csv_columns(data: queries.StudyData) -> list[Column]:
         Column("round", ""),
         *bounds,
         Column("trials", ""),
+        Column("epochs", ""),
+        Column("pruned", ""),
+        Column("epochs_spent", ""),
         Column("done", ""),
         Column("best", ""),
         Column("median", ""),
@@ -255,6 +261,9 @@ def round_rows(rounds: list[RoundRecord], param_names: list[str]) -> list[dict[s
                 **{name: range_text(r, name) for name in param_names},
                 **bounds,
                 "trials": len(r.trial_numbers) if r.done else "running",
+                "epochs": r.epochs,
+                "pruned": r.pruned,
+                "epochs_spent": r.epochs_spent,
                 "done": r.done,
                 "best": r.best,
                 "median": r.median,

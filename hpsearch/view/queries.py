@@ -36,11 +36,10 @@ from hpsearch.store.slices import (
     iter_trials,
     param_names,
     read_trial_ids,
-    top_listed_ids,
-    top_trial_ids,
     trial_count,
 )
 from hpsearch.store.studies import pick_study
+from hpsearch.store.top import top_listed_ids, top_trial_ids
 from hpsearch.study.spec import StudySpec
 
 STATES = ("complete", "pruned", "failed", "diverged", "running", "waiting")

@@ -66,7 +66,9 @@ def round_line(record: RoundRecord, spec: StudySpec) -> str:
     """One plain line per finished round, for logs and non-interactive runs."""
     ranges = ", ".join(f"{p.name} {fmt_range(record.ranges[p.name])}" for p in spec.params)
     return (
-        f"round {record.number + 1}/{spec.rounds}: {len(record.trial_numbers)} trials, "
+        f"round {record.number + 1}/{spec.rounds}: {len(record.trial_numbers)} trials"
+        + (f" of {record.epochs} epochs ({record.pruned} pruned)" if record.epochs else "")
+        + ", "
         f"best {acc(record.best)}, median {acc(record.median)} | {ranges}"
     )
 
@@ -97,3 +99,8 @@ def safe_name(name: str) -> str:
     """A file name made from a study name: no folders, no dots in front, nothing to quote."""
     cleaned = re.sub(r"[^A-Za-z0-9._-]+", "_", name).lstrip(".")[:100]
     return cleaned or "study"
+
+
+def count(value: object) -> str:
+    """A count that may be unknown (a round planned before it was recorded): '-'."""
+    return "-" if value is None else str(value)

@@ -12,13 +12,20 @@ import platform
 import time
 from pathlib import Path
 
-from tests.benchmarks import inspect_bench, scale_bench, search_bench, trainer_bench
+from tests.benchmarks import (
+    efficiency_bench,
+    inspect_bench,
+    scale_bench,
+    search_bench,
+    trainer_bench,
+)
 
 BENCHMARKS = {
     "trainer": trainer_bench,
     "search": search_bench,
     "scale": scale_bench,
     "inspect": inspect_bench,
+    "search-efficiency": efficiency_bench,
 }
 
 
@@ -31,13 +38,17 @@ def main() -> None:
         help=f"benchmarks to run: {', '.join(BENCHMARKS)} (default: all)",
     )
     parser.add_argument("--output", type=Path, default=Path("bench-results.json"))
+    parser.add_argument(
+        "--seeds", type=int, default=3, help="data seeds of search-efficiency (default 3)"
+    )
     args = parser.parse_args()
     for name in args.names:
         if name not in BENCHMARKS:
             parser.error(f"unknown benchmark {name!r}; choose from {', '.join(BENCHMARKS)}")
     results = {"machine": platform.platform(), "when": time.strftime("%Y-%m-%dT%H:%M:%S")}
     for name in args.names or BENCHMARKS:
-        results[name] = BENCHMARKS[name].main()
+        module = BENCHMARKS[name]
+        results[name] = module.main(args.seeds) if module is efficiency_bench else module.main()
     args.output.write_text(json.dumps(results, indent=2) + "\n")
     print(f"\nwrote {args.output}")
 

@@ -73,7 +73,7 @@ def fingerprint(url: str, name: str = "tiny") -> dict[tuple[int, int], tuple]:
     """(round, index) -> (params, value, curve) of every finished trial; fails on duplicates."""
     study = optuna.load_study(study_name=name, storage=url)
     result: dict[tuple[int, int], tuple] = {}
-    for trial in study.get_trials(states=(TrialState.COMPLETE,)):
+    for trial in study.get_trials(states=(TrialState.COMPLETE, TrialState.PRUNED)):
         key = (trial.user_attrs["round"], trial.user_attrs["index"])
         assert key not in result, f"place {key} finished twice"
         curve = tuple(trial.intermediate_values[s] for s in sorted(trial.intermediate_values))

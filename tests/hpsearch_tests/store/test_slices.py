@@ -11,7 +11,7 @@ from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState
 
 from hpsearch.run.worker import open_worker_storage
-from hpsearch.store import slices
+from hpsearch.store import slices, top
 from hpsearch.store.reads import read_trials
 from hpsearch.store.records import ranked
 from hpsearch.view.queries import StudyData, select_trials
@@ -103,13 +103,13 @@ def test_the_best_trials_come_in_the_order_of_ranked_and_of_the_listing(url: str
     study_id = study._study_id
     every = read_trials(storage, study_id)
     for limit in (1, 3, 20):
-        ids = slices.top_trial_ids(storage, study_id, limit)
+        ids = top.top_trial_ids(storage, study_id, limit)
         assert ids == [t._trial_id for t in ranked(every)][:limit]
         shown = slices.read_trial_ids(storage, study_id, ids)
         assert [t.number for t in shown] == [t.number for t in ranked(every)][:limit]
         listed = select_trials(StudyData("ranks", {}, every), top=limit)
         by_number = {t.number: t._trial_id for t in every}
-        assert slices.top_listed_ids(storage, study_id, limit) == [
+        assert top.top_listed_ids(storage, study_id, limit) == [
             by_number[row["number"]] for row in listed
         ]
     assert slices.trial_count(storage, study_id) == 11
@@ -131,9 +131,9 @@ def test_ties_in_the_database_go_to_the_earlier_place_not_the_earlier_number(url
     by_number = {t.number: t._trial_id for t in every}
     for limit in (1, 2, 3, 4):
         expected = [by_number[n] for n in (2, 1, 0, 3)[:limit]]
-        assert slices.top_trial_ids(storage, study_id, limit) == expected
+        assert top.top_trial_ids(storage, study_id, limit) == expected
         assert [t._trial_id for t in ranked(every)][:limit] == expected
         listed = select_trials(StudyData("ties", {}, every), top=limit)
-        assert slices.top_listed_ids(storage, study_id, limit) == expected
+        assert top.top_listed_ids(storage, study_id, limit) == expected
         assert [by_number[row["number"]] for row in listed] == expected
     storage.engine.dispose()

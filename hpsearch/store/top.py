@@ -1,0 +1,84 @@
+"""The best trials, ordered and cut in the database in the order of `records.ranked`, so
+that `show`, `best`, `trials --top` and the test step load only the rows they show."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import sqlalchemy as sa
+from optuna.storages import RDBStorage
+from optuna.trial import TrialState
+
+from hpsearch.store.records import FINISHED
+from hpsearch.store.slices import _attr_is, _value, _with_value
+from hpsearch.store.tables import TRIALS, USER_ATTRS, snapshot
+
+
+def top_trial_ids(storage: RDBStorage, study_id: int, limit: int) -> list[int]:
+    """The ids of the `limit` best finished trials, in the order of `records.ranked`: pruned
+    last, then more epochs first, then by score (a diverged trial or one without a value
+    below every accuracy), then place."""
+    value = _value()
+    rank = sa.case((_attr_is("diverged", True) | value.is_(None), sa.literal(-1.0)), else_=value)
+    kept = sa.case((TRIALS.c.state == TrialState.PRUNED, 0), else_=1)
+    epochs = sa.func.coalesce(_int_attr("epochs"), 0)
+    where = (TRIALS.c.study_id == study_id, TRIALS.c.state.in_(FINISHED))
+    return _best_by_place(storage, [kept, epochs, rank], where, limit)
+
+
+def top_listed_ids(storage: RDBStorage, study_id: int, limit: int) -> list[int]:
+    """The ids of the first `limit` rows of `hpsearch trials --top`: every trial, those with
+    a final validation accuracy (finished, with a value) first, highest first, then place."""
+    value = sa.case((TRIALS.c.state.in_(FINISHED), _value()), else_=sa.null())
+    rank = sa.func.coalesce(value, sa.literal(-2e308))  # below every value, -inf included
+    return _best_by_place(storage, [rank], (TRIALS.c.study_id == study_id,), limit)
+
+
+def _int_attr(key: str) -> sa.ScalarSelect[Any]:
+    """The trial's (of the outer query) integer user attribute `key`; NULL where unset."""
+    return (
+        sa.select(sa.cast(USER_ATTRS.c.value_json, sa.Integer))
+        .where(USER_ATTRS.c.trial_id == TRIALS.c.trial_id, USER_ATTRS.c.key == key)
+        .scalar_subquery()
+    )
+
+
+def _best_by_place(
+    storage: RDBStorage, keys: list[sa.ColumnElement[Any]], where: tuple[Any, ...], limit: int
+) -> list[int]:
+    """The ids of the `limit` trials highest in `keys` (compared in turn), ties broken by
+    place (round, index) as `records.place` breaks them.
+
+    The database orders and cuts at `limit`; the trials tied with the last one kept are read
+    too (with their places), and the ties are ordered here.
+    """
+    if limit <= 0:
+        return []
+    labelled = [key.label(f"key{i}") for i, key in enumerate(keys)]
+    query = _with_value(sa.select(TRIALS.c.trial_id, TRIALS.c.number, *labelled)).where(*where)
+    with snapshot(storage) as connection:
+        ordered = query.order_by(*(key.desc() for key in keys), TRIALS.c.number).limit(limit)
+        rows = {row.trial_id: row for row in connection.execute(ordered)}
+        if len(rows) == limit:
+            last = list(rows.values())[-1][2:]
+            tied = query.where(*(key == value for key, value in zip(keys, last, strict=True)))
+            rows |= {row.trial_id: row for row in connection.execute(tied)}
+        places = _places(connection, list(rows))
+    unplaced = (float("inf"), float("inf"))
+
+    def order(row: Any) -> tuple[Any, ...]:
+        return (*(-value for value in row[2:]), places.get(row.trial_id, unplaced), row.number)
+
+    return [int(row.trial_id) for row in sorted(rows.values(), key=order)[:limit]]
+
+
+def _places(connection: sa.Connection, ids: list[int]) -> dict[int, tuple[float, float]]:
+    """(round, index) of each trial in `ids` that has both."""
+    found: dict[int, dict[str, int]] = {}
+    query = sa.select(USER_ATTRS.c.trial_id, USER_ATTRS.c.key, USER_ATTRS.c.value_json).where(
+        USER_ATTRS.c.trial_id.in_(ids), USER_ATTRS.c.key.in_(("round", "index"))
+    )
+    for trial_id, key, text in connection.execute(query):
+        found.setdefault(trial_id, {})[key] = json.loads(text)
+    return {t: (p["round"], p["index"]) for t, p in found.items() if len(p) == 2}
