@@ -6,6 +6,7 @@ It knows nothing of the search: `train(config, split, on_epoch)` is the whole co
 from trainer.config import ConfigError, EpochResult, History, TrainConfig
 from trainer.data import DATASETS, Dataset, DatasetError, Split, load_dataset, split
 from trainer.loop import train
+from trainer.networks import hidden_activations
 
 __all__ = [
     "DATASETS",
@@ -16,6 +17,7 @@ __all__ = [
     "History",
     "Split",
     "TrainConfig",
+    "hidden_activations",
     "load_dataset",
     "split",
     "train",

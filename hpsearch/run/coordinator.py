@@ -43,6 +43,7 @@ from hpsearch.store.records import (
 )
 from hpsearch.store.retries import storage_failure, with_retries
 from hpsearch.store.studies import create_or_check_study
+from hpsearch.study.grid import grid_points
 from hpsearch.study.space import round_generator, sample
 from hpsearch.study.spec import StudySpec
 from hpsearch.timing import POLL_S
@@ -127,7 +128,11 @@ class _Coordinator:
             write_round(study, record)
         self.observer.round_started(record, spec)
         rng = round_generator(spec.seed, round_number)
-        params = sample(spec.params, record.ranges, rng, spec.trials_per_round)
+        params = (
+            grid_points(spec)
+            if spec.grid
+            else sample(spec.params, record.ranges, rng, spec.trials_per_round)
+        )
         if not self.follow(record, params):
             return
         record.done = True

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from hpsearch.errors import StudyFileError
+from hpsearch.study.grid import GRID_FIELDS, parse_grid
 from hpsearch.study.spec import Narrowing, ParamSpec, StudySpec
 from trainer import DATASETS, ConfigError, TrainConfig
 
@@ -25,6 +26,7 @@ SEARCH_FIELDS = {
     "margin",
     "retries",
     "params",
+    *GRID_FIELDS,
 }
 PARAM_FIELDS = {"type", "low", "high", "log", "choices", "limits"}
 TRAIN_FIELDS = set(TrainConfig.field_names()) - {"seed"}
@@ -73,7 +75,9 @@ def parse_study(document: dict[str, Any], where: str) -> StudySpec:
     name = _get(document, "name", str, where, "")
     if not name.strip():
         raise StudyFileError(where, "name", "must not be empty")
-    params = _params(_table(search, "params", where, "search.params"), train, where)
+    grid = parse_grid(search, train, where)  # {} or a grid study's params, trials, repeats
+    table = _table(search, "params", where, "search.params")
+    params = grid["params"] if grid else _params(table, train, where)
     spec = StudySpec(
         name=name,
         seed=_int(document, "seed", where, "", low=0, default=0),
@@ -84,7 +88,8 @@ def parse_study(document: dict[str, Any], where: str) -> StudySpec:
         data_dir=_get(data, "data_dir", str, where, "data.", default=None),
         train={key: list(v) if isinstance(v, list) else v for key, v in train.items()},
         rounds=_int(search, "rounds", where, "search.", low=1, default=1),
-        trials_per_round=_int(search, "trials_per_round", where, "search.", low=1),
+        trials_per_round=grid.get("trials_per_round")
+        or _int(search, "trials_per_round", where, "search.", low=1),
         narrowing=Narrowing(
             top_fraction=_fraction(search, "top_fraction", where, "search.", 0.2),
             min_top=_int(search, "min_top", where, "search.", low=1, default=3),
@@ -92,6 +97,8 @@ def parse_study(document: dict[str, Any], where: str) -> StudySpec:
         ),
         retries=_int(search, "retries", where, "search.", low=0, default=2),
         params=params,
+        grid=bool(grid),
+        repeats=grid.get("repeats", 1),
     )
     if spec.total_trials > MAX_TRIALS:
         raise StudyFileError(

@@ -53,14 +53,20 @@ class StudySpec:
     narrowing: Narrowing
     retries: int
     params: tuple[ParamSpec, ...]
+    grid: bool = False  # every combination of the params' choices (hpsearch.study.grid)
+    repeats: int = 1  # training seeds per grid point
 
     @property
     def total_trials(self) -> int:
         return self.rounds * self.trials_per_round
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-safe dict, the stored form of the study file."""
-        return _jsonable(dataclasses.asdict(self))
+        """A JSON-safe dict, the stored form of the study file (without the grid fields
+        when there is no grid, so that studies stored before them still match)."""
+        data = _jsonable(dataclasses.asdict(self))
+        if not self.grid:
+            del data["grid"], data["repeats"]
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> StudySpec:
