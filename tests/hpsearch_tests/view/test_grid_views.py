@@ -109,7 +109,7 @@ def test_activations_writes_an_image_of_the_expected_size(grid_url: str, tmp_pat
             "activations",
             "-o",
             str(path),
-        ],  # fmt: skip
+        ],
         capture_output=True,
         text=True,
         timeout=120,
