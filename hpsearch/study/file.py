@@ -99,6 +99,7 @@ def parse_study(document: dict[str, Any], where: str) -> StudySpec:
         params=params,
         grid=bool(grid),
         repeats=grid.get("repeats", 1),
+        points=grid.get("points", ()),
     )
     if spec.total_trials > MAX_TRIALS:
         raise StudyFileError(

@@ -55,6 +55,7 @@ class StudySpec:
     params: tuple[ParamSpec, ...]
     grid: bool = False  # every combination of the params' choices (hpsearch.study.grid)
     repeats: int = 1  # training seeds per grid point
+    points: tuple[dict[str, Any], ...] = ()  # settings that go together, one grid axis
 
     @property
     def total_trials(self) -> int:
@@ -65,13 +66,14 @@ class StudySpec:
         when there is no grid, so that studies stored before them still match)."""
         data = _jsonable(dataclasses.asdict(self))
         if not self.grid:
-            del data["grid"], data["repeats"]
+            del data["grid"], data["repeats"], data["points"]
         return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> StudySpec:
         fields = dict(data)
         fields["narrowing"] = Narrowing(**fields["narrowing"])
+        fields["points"] = tuple(fields.get("points", ()))
         fields["params"] = tuple(
             ParamSpec(
                 **{

@@ -7,14 +7,13 @@ measure of overfitting). A diverged repeat counts with validation accuracy 0 and
 
 from __future__ import annotations
 
-import itertools
 import statistics
 from typing import Any
 
 from optuna.trial import FrozenTrial
 
 from hpsearch.store.records import FINISHED, is_diverged, score
-from hpsearch.study.grid import point_key
+from hpsearch.study.grid import distinct_points, point_key
 from hpsearch.view import queries
 from hpsearch.view.listings import Column, maybe
 from hpsearch.view.text import acc, fmt_value
@@ -31,17 +30,12 @@ def by_point(data: queries.StudyData) -> dict[tuple[Any, ...], list[FrozenTrial]
     names = data.param_names
     groups: dict[tuple[Any, ...], list[FrozenTrial]] = {}
     if data.spec is not None and data.spec.grid:
-        for point in _points(data):
-            groups[point] = []
+        for point in distinct_points(data.spec):
+            groups[point_key(point, names)] = []
     for trial in sorted(data.trials, key=lambda t: t.number):
         if trial.state in FINISHED:
             groups.setdefault(point_key(trial.params, names), []).append(trial)
     return groups
-
-
-def _points(data: queries.StudyData) -> list[tuple[Any, ...]]:
-    assert data.spec is not None
-    return list(itertools.product(*(p.choices for p in data.spec.params)))
 
 
 def finals(trial: FrozenTrial) -> dict[str, float | None]:

@@ -131,3 +131,45 @@ def test_grid_errors_name_the_field(tmp_path: Path, change: tuple[str, str], fie
     path = grid_file(tmp_path, text=GRID.replace(*change))
     with pytest.raises(StudyFileError, match=field.replace(".", r"\.")):
         load_study_file(path)
+
+
+POINTS = """
+name = "points"
+[data]
+n_samples = 300
+[train]
+hidden_sizes = [20]
+epochs = 1
+[search]
+repeats = 2
+[search.grid]
+init_std = [0.1, 0.01]
+[[search.points]]
+optimizer = "sgd"
+lr = 0.01
+[[search.points]]
+optimizer = "adam"
+lr = 0.001
+"""
+
+
+def test_points_are_one_axis_of_settings_that_go_together(tmp_path: Path) -> None:
+    from hpsearch.study.grid import grid_points
+
+    path = tmp_path / "points.toml"
+    path.write_text(POINTS)
+    spec = load_study_file(path)
+    assert spec.trials_per_round == 8 and [p.name for p in spec.params] == [
+        "init_std",
+        "optimizer",
+        "lr",
+    ]
+    assert grid_points(spec)[::2] == [
+        {"init_std": s, "optimizer": o, "lr": lr}
+        for s in (0.1, 0.01)
+        for o, lr in (("sgd", 0.01), ("adam", 0.001))
+    ]
+    assert type(spec).from_dict(spec.to_dict()) == spec
+    path.write_text(POINTS.replace("lr = 0.001", "momentum = 0.5"))
+    with pytest.raises(StudyFileError, match=r"search\.points\[2\]"):
+        load_study_file(path)
