@@ -177,7 +177,10 @@ def plot(
     ] = None,
     curve: Annotated[
         str,
-        typer.Option(help="compare: val_accuracy, train_accuracy, train_loss or val_loss."),
+        typer.Option(
+            help="compare: val_accuracy, train_accuracy, train_loss or val_loss; two "
+            "comma-separated draw both (solid, dashed)."
+        ),
     ] = "val_accuracy",
     output: Annotated[
         Path | None,

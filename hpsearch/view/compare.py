@@ -53,8 +53,11 @@ def resolve(data: StudyData, options: CompareOptions) -> CompareOptions:
                              f"{', '.join(names)}")  # fmt: skip
     if by == facet:
         raise UsageError(f"--by and --facet are both {by!r}; give two different parameters")
-    if options.curve not in CURVES:
-        raise UsageError(f"--curve {options.curve!r}: choose from {', '.join(CURVES)}")
+    for curve in options.curve.split(","):
+        if curve not in CURVES:
+            raise UsageError(
+                f"--curve {curve!r}: choose from {', '.join(CURVES)} (or two, comma-separated)"
+            )
     return CompareOptions(by, facet, options.curve)
 
 
@@ -82,6 +85,7 @@ def compare(figure: Any, data: StudyData, options: CompareOptions) -> None:
     index = {name: i for i, name in enumerate(names)}
     rest = [n for n in names if n not in (options.by, options.facet)]
     facets, colours = _values(data, options.facet), _values(data, options.by)
+    curves = options.curve.split(",")
     columns = math.ceil(math.sqrt(len(facets)))
     axes = figure.subplots(
         math.ceil(len(facets) / columns), columns, sharex=True, sharey=True, squeeze=False
@@ -94,9 +98,12 @@ def compare(figure: Any, data: StudyData, options: CompareOptions) -> None:
             if options.facet is not None and point[index[options.facet]] != facet:
                 continue
             colour = f"C{colours.index(point[index[by]]) % 10}"
-            style = STYLES[rest_values.index(tuple(point[index[n]] for n in rest)) % 4]
+            style = rest_values.index(tuple(point[index[n]] for n in rest))
             label = ", ".join(f"{n} {fmt_value(point[index[n]])}" for n in (by, *rest))
-            drawn |= _band(ax, trials, options.curve, colour, style, label)
+            for number, curve in enumerate(curves):  # several curves: a line style each
+                line = STYLES[(number if len(curves) > 1 else style) % len(STYLES)]
+                text = f"{label} ({curve})" if len(curves) > 1 else label
+                drawn |= _band(ax, trials, curve, colour, line, text)
         if options.facet is not None:
             ax.set_title(f"{options.facet} {fmt_value(facet)}", fontsize=9)
         ax.grid(alpha=0.3)
@@ -110,7 +117,7 @@ def compare(figure: Any, data: StudyData, options: CompareOptions) -> None:
     repeats = f", mean of {data.spec.repeats} repeats (band: min to max)" if data.spec else ""
     figure.suptitle(f"{data.name}: {options.curve} by {options.by}{repeats}", x=0.01, ha="left")
     figure.supxlabel("epoch")
-    figure.supylabel(options.curve.replace("_", " "))
+    figure.supylabel(" / ".join(c.replace("_", " ") for c in curves))
 
 
 def _band(ax: Any, trials: list[FrozenTrial], curve: str, colour: str, style: str,

@@ -81,6 +81,7 @@ def test_show_has_one_row_per_point_with_mean_and_spread_over_repeats(grid_url: 
         (),
         ("--by", "init_std", "--curve", "train_loss"),
         ("--by", "optimizer", "--facet", "init_std"),
+        ("--curve", "train_accuracy,val_accuracy"),
     ],
 )
 def test_compare_writes_an_image_of_the_expected_size(
