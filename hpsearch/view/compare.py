@@ -39,12 +39,14 @@ class CompareOptions:
 
 
 def resolve(data: StudyData, options: CompareOptions) -> CompareOptions:
-    """`options` checked against the study; a grid study's defaults are its first two
-    parameters (by, facet)."""
+    """`options` checked against the study; a grid study's defaults are its first parameter
+    (by) and its second grid axis (facet; a `[[search.points]]` key is none)."""
     names = data.param_names
     grid = data.spec is not None and data.spec.grid
     by = options.by or (names[0] if grid else None)
-    facet = options.facet or (names[1] if grid and len(names) > 1 and not options.by else None)
+    zipped = set(data.spec.points[0]) if grid and data.spec and data.spec.points else set()
+    axes = [n for n in names if n not in zipped]  # a [[search.points]] key is no grid axis
+    facet = options.facet or (axes[1] if len(axes) > 1 and not options.by and grid else None)
     if by is None:
         raise NotDrawable(f"study {data.name!r} is no grid study: give --by PARAMETER")
     for flag, name in (("--by", by), ("--facet", facet)):
@@ -83,7 +85,10 @@ def compare(figure: Any, data: StudyData, options: CompareOptions) -> None:
     options = resolve(data, options)
     by, names = str(options.by), data.param_names
     index = {name: i for i, name in enumerate(names)}
-    rest = [n for n in names if n not in (options.by, options.facet)]
+    shown = [n for n in names if n not in (options.by, options.facet)]
+    zipped = set(data.spec.points[0]) if data.spec and data.spec.points else set()
+    tied = zipped if {options.by, options.facet} & zipped else set()
+    rest = [n for n in shown if n not in tied]  # a line style each; tied ones go with --by
     facets, colours = _values(data, options.facet), _values(data, options.by)
     curves = options.curve.split(",")
     columns = math.ceil(math.sqrt(len(facets)))
@@ -99,7 +104,7 @@ def compare(figure: Any, data: StudyData, options: CompareOptions) -> None:
                 continue
             colour = f"C{colours.index(point[index[by]]) % 10}"
             style = rest_values.index(tuple(point[index[n]] for n in rest))
-            label = ", ".join(f"{n} {fmt_value(point[index[n]])}" for n in (by, *rest))
+            label = ", ".join(f"{n} {fmt_value(point[index[n]])}" for n in (by, *shown))
             for number, curve in enumerate(curves):  # several curves: a line style each
                 line = STYLES[(number if len(curves) > 1 else style) % len(STYLES)]
                 text = f"{label} ({curve})" if len(curves) > 1 else label
@@ -111,8 +116,12 @@ def compare(figure: Any, data: StudyData, options: CompareOptions) -> None:
         ax.set_axis_off()
     if not drawn:
         raise NotDrawable(f"study {data.name!r} has no {options.curve} curves to compare")
-    handles, labels = axes.flat[0].get_legend_handles_labels()
-    unique = dict(zip(labels, handles, strict=True))
+    unique: dict[str, Any] = {}
+    for ax in axes.flat:
+        handles, labels = ax.get_legend_handles_labels()
+        unique.update(zip(labels, handles, strict=True))
+        if all("loss" in c for c in curves):
+            ax.set_yscale("log")  # losses shrink by orders of magnitude
     figure.legend(unique.values(), unique.keys(), loc="outside right upper", frameon=False)
     repeats = f", mean of {data.spec.repeats} repeats (band: min to max)" if data.spec else ""
     figure.suptitle(f"{data.name}: {options.curve} by {options.by}{repeats}", x=0.01, ha="left")

@@ -140,3 +140,20 @@ def test_a_grid_report_draws_compare_and_activations(grid_url: str, tmp_path: Pa
     assert {"compare", "activations", "curves"} <= set(summary["plots"])
     markdown = (folder / "summary.md").read_text()
     assert "## Grid points" in markdown and "![compare](grid-compare.png)" in markdown
+
+
+def test_compare_defaults_facet_by_a_second_grid_axis_never_a_points_key(tmp_path: Path) -> None:
+    from hpsearch.view.compare import CompareOptions, resolve
+    from hpsearch.view.queries import StudyData
+
+    path = tmp_path / "p.toml"
+    path.write_text(
+        GRID.replace('optimizer = ["sgd", "adam"]\n', "").replace("lr = 0.05\n", "")
+        + '[[search.points]]\noptimizer = "sgd"\nlr = 0.01\n'
+        + '[[search.points]]\noptimizer = "adam"\nlr = 0.001\n'
+    )
+    with_points = StudyData("p", {}, [], spec=load_study_file(path))
+    assert resolve(with_points, CompareOptions()) == CompareOptions("init_std", None)
+    (tmp_path / "g.toml").write_text(GRID)
+    plain = StudyData("g", {}, [], spec=load_study_file(tmp_path / "g.toml"))
+    assert resolve(plain, CompareOptions()) == CompareOptions("optimizer", "init_std")
