@@ -104,6 +104,8 @@ def compare(figure: Any, data: StudyData, options: CompareOptions) -> None:
                 continue
             colour = f"C{colours.index(point[index[by]]) % 10}"
             style = rest_values.index(tuple(point[index[n]] for n in rest))
+            if len(colours) == 2 and len(rest_values) == 1:  # two settings: solid, dashed
+                style = colours.index(point[index[by]])
             label = ", ".join(f"{n} {fmt_value(point[index[n]])}" for n in (by, *shown))
             for number, curve in enumerate(curves):  # several curves: a line style each
                 line = STYLES[(number if len(curves) > 1 else style) % len(STYLES)]
@@ -163,7 +165,7 @@ def activations(figure: Any, data: StudyData) -> None:
         raise NotDrawable(f"study {data.name!r}: activation histograms are drawn for mlp only")
     layers = max(len(c.hidden_sizes) for c in configs)
     axes = figure.subplots(len(points), layers, sharey="row", squeeze=False)
-    for row, (point, config) in enumerate(zip(points, configs, strict=True)):
+    for row, config in enumerate(configs):
         outputs = trainer.hidden_activations(config, x)
         span = (-1.0, 1.0) if config.activation == "tanh" else (0.0, 1.0)
         for column, ax in enumerate(axes[row]):
@@ -174,8 +176,8 @@ def activations(figure: Any, data: StudyData) -> None:
             ax.tick_params(labelsize=7)
             if row == 0:
                 ax.set_title(f"{column + 1}-layer", fontsize=9)
-        text = ", ".join(f"{k} {fmt_value(v)}" for k, v in point.items())
-        axes[row][0].set_ylabel(f"{config.activation}, init {_init(config)}\n{text}", fontsize=7)
+        norm = ", batch norm" if config.batch_norm else ""  # what shapes the activations
+        axes[row][0].set_ylabel(f"{config.activation}, init {_init(config)}{norm}", fontsize=8)
     figure.suptitle(
         f"{data.name}: hidden activations at initialisation, {INPUTS} random inputs",
         x=0.01,
