@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # The PostgreSQL server this machine runs; tests that need it read this variable.
 export HPSEARCH_TEST_POSTGRES_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 
-.PHONY: install run test lint browser bench chaos clean
+.PHONY: install run test lint browser bench chaos clean experiments
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -50,3 +50,19 @@ clean:
 
 chaos: $(STAMP)  ## kill runs at random moments, resume, count losses (target: 0)
 	$(BIN)/python -m tests.benchmarks.chaos --iterations 100 --max-minutes 120
+
+EXPERIMENTS := optimizers init activations batchnorm overfit convnet
+EXPERIMENTS_DB ?= experiments.db
+experiments: $(STAMP)  ## the book's chapter 6-7 experiments (studies/*.toml), one at a time, and their figures in docs/
+	@for s in $(EXPERIMENTS); do \
+	  start=$$(date +%s); \
+	  $(BIN)/hpsearch run studies/$$s.toml --storage sqlite:///$(EXPERIMENTS_DB) --jobs 2 --quiet || exit 1; \
+	  echo "$$s: $$(( $$(date +%s) - start )) s"; \
+	done
+	$(BIN)/hpsearch plot optimizers -s sqlite:///$(EXPERIMENTS_DB) -k compare --curve train_loss -o docs/optimizers.png
+	$(BIN)/hpsearch plot init -s sqlite:///$(EXPERIMENTS_DB) -k compare --curve train_loss -o docs/init.png
+	$(BIN)/hpsearch plot activations -s sqlite:///$(EXPERIMENTS_DB) -k activations -o docs/activations.png
+	$(BIN)/hpsearch plot batchnorm -s sqlite:///$(EXPERIMENTS_DB) -k compare --curve train_accuracy -o docs/batchnorm.png
+	$(BIN)/hpsearch plot overfit -s sqlite:///$(EXPERIMENTS_DB) -k compare --by dropout_rate --facet weight_decay --curve train_accuracy,val_accuracy -o docs/overfit.png
+	$(BIN)/hpsearch plot convnet -s sqlite:///$(EXPERIMENTS_DB) -k compare --curve train_accuracy,val_accuracy -o docs/convnet.png
+	@for s in $(EXPERIMENTS); do $(BIN)/hpsearch show $$s -s sqlite:///$(EXPERIMENTS_DB) --format json > docs/$$s.json; done

@@ -6,6 +6,7 @@ It knows nothing of the search: `train(config, split, on_epoch)` is the whole co
 from trainer.config import ConfigError, EpochResult, History, TrainConfig
 from trainer.data import DATASETS, Dataset, DatasetError, Split, load_dataset
 from trainer.loop import train
+from trainer.networks import hidden_activations
 from trainer.splits import split
 
 __all__ = [
@@ -17,6 +18,7 @@ __all__ = [
     "History",
     "Split",
     "TrainConfig",
+    "hidden_activations",
     "load_dataset",
     "split",
     "train",

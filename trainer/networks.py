@@ -64,6 +64,15 @@ class Network:
             x = layer.forward(x, train=train)
         return x
 
+    def layer_outputs(self, x: Array, *, train: bool = False) -> list[Array]:
+        """The output of every layer in one forward pass, in layer order (the last is the
+        class scores): what `scores` computes, kept layer by layer."""
+        outputs = []
+        for layer in self.layers:
+            x = layer.forward(x, train=train)
+            outputs.append(x)
+        return outputs
+
     def penalty(self) -> float:
         """0.5·λ·ΣW² (L2) or λ·Σ|W| (L1) over the weights."""
         if self.weight_decay == 0.0:
@@ -242,3 +251,18 @@ def simple_conv_net(
     return Network(
         layers, weight_decay=config.weight_decay, weight_decay_kind=config.weight_decay_kind
     )
+
+
+def hidden_activations(
+    config: TrainConfig, x: Array, n_classes: int = 10, *, train: bool = False
+) -> list[Array]:
+    """The output of each hidden activation layer (ReLU, sigmoid, tanh) for inputs `x`
+    (N, features) or (N, C, H, W), in a network freshly initialised as `train(config)`
+    initialises it (the same seed): the book's Figs. 6-10 to 6-14 are histograms of these.
+    """
+    network = build_network(config, x.shape[1:], n_classes, np.random.default_rng(config.seed))
+    outputs = network.layer_outputs(x.astype(config.dtype), train=train)
+    kinds = tuple(ACTIVATION_LAYERS.values())
+    return [
+        out for layer, out in zip(network.layers, outputs, strict=True) if isinstance(layer, kinds)
+    ]

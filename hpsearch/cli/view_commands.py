@@ -45,11 +45,14 @@ def show(
     """
     from hpsearch.view.documents import print_show
     from hpsearch.view.listings import check_format
-    from hpsearch.view.queries import load_top_data
+    from hpsearch.view.queries import ROW_ATTRS, load_study_data, load_top_data
 
     fmt = check_format(output_format)
     top = 20 if top is None else top
-    print_show(stdout, load_top_data(reader(storage), study, top), top, fmt)
+    data = load_top_data(reader(storage), study, top)
+    if data.spec is not None and data.spec.grid:  # its table summarises every trial
+        data = load_study_data(reader(storage), study, attrs=ROW_ATTRS)
+    print_show(stdout, data, top, fmt)
 
 
 @app.command()
@@ -157,9 +160,31 @@ def plot(
             "--kind",
             "-k",
             help="curves (the book's 20 best learning curves), scatter, history, "
-            "ranges, or Optuna's importances, slice, contour, intermediate.",
+            "ranges, or Optuna's importances, slice, contour, intermediate; compare "
+            "(curves by a parameter, mean and min-max over repeats) or activations "
+            "(hidden-layer histograms at initialisation).",
         ),
     ] = "curves",
+    by: Annotated[
+        str | None,
+        typer.Option(
+            help="compare: colour by this parameter (grid: its first).", show_default=False
+        ),
+    ] = None,
+    facet: Annotated[
+        str | None,
+        typer.Option(
+            help="compare: one panel per value of this parameter (grid: its second).",
+            show_default=False,
+        ),
+    ] = None,
+    curve: Annotated[
+        str,
+        typer.Option(
+            help="compare: val_accuracy, train_accuracy, train_loss or val_loss; two "
+            "comma-separated draw both (solid, dashed)."
+        ),
+    ] = "val_accuracy",
     output: Annotated[
         Path | None,
         typer.Option(
@@ -173,9 +198,11 @@ def plot(
 ) -> None:
     """Draw a figure of a study into an image file (no display needed)."""
     from hpsearch.store.engines import resolve_url
+    from hpsearch.view.compare import CompareOptions
     from hpsearch.view.plots import plot_study
 
-    path = plot_study(resolve_url(storage), study, kind, output)
+    options = CompareOptions(by, facet, curve)
+    path = plot_study(resolve_url(storage), study, kind, output, options)
     stdout.print(str(path), highlight=False, markup=False, soft_wrap=True)
 
 

@@ -52,6 +52,7 @@ from hpsearch.store.slices import (
 )
 from hpsearch.store.studies import create_or_check_study
 from hpsearch.store.top import top_trial_ids
+from hpsearch.study.grid import grid_points
 from hpsearch.study.spec import StudySpec
 from hpsearch.timing import POLL_S
 
@@ -150,7 +151,7 @@ class _Coordinator:
         else:  # resumed: its floor is its first trial's id (read once)
             self.floor = round_floor(self.storage, self.study_id, round_number)
         self.observer.round_started(record, spec)
-        params = propose(study, spec, record, records)
+        params = grid_points(spec) if spec.grid else propose(study, spec, record, records)
         if not self.follow(record, params):
             return
         trials = self.last_round  # the settled round, as `follow` last read it

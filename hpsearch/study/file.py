@@ -13,15 +13,16 @@ from typing import Any
 from hpsearch.errors import StudyFileError
 from hpsearch.study.choices import check_choices
 from hpsearch.study.efficiency import EFFICIENCY_FIELDS, parse_efficiency
-from hpsearch.study.settings import check_types
+from hpsearch.study.grid import GRID_FIELDS, parse_grid
+from hpsearch.study.settings import check_types, dataset_field
 from hpsearch.study.spec import Narrowing, ParamSpec, StudySpec
-from trainer import DATASETS, ConfigError, TrainConfig
+from trainer import ConfigError, TrainConfig
 
 MAX_TRIALS = 100_000
 TOP_LEVEL = {"name", "seed", "data", "train", "search"}
 DATA_FIELDS = {"dataset", "n_samples", "val_fraction", "test_fraction", "data_dir"}
 SEARCH_NARROWING = {"rounds", "trials_per_round", "top_fraction", "min_top", "margin"}
-SEARCH_FIELDS = SEARCH_NARROWING | {"retries", "params"} | EFFICIENCY_FIELDS
+SEARCH_FIELDS = SEARCH_NARROWING | {"retries", "params", *GRID_FIELDS} | EFFICIENCY_FIELDS
 PARAM_FIELDS = {"type", "low", "high", "log", "choices", "limits"}
 TRAIN_FIELDS = set(TrainConfig.field_names()) - {"seed"}
 
@@ -69,22 +70,29 @@ def parse_study(document: dict[str, Any], where: str) -> StudySpec:
     name = _get(document, "name", str, where, "")
     if not name.strip():
         raise StudyFileError(where, "name", "must not be empty")
-    params = _params(_table(search, "params", where, "search.params"), train, where)
+    grid = parse_grid(search, train, where)  # {} or a grid study's params, trials, repeats
+    table = _table(search, "params", where, "search.params")
+    params = grid["params"] if grid else _params(table, train, where)
     efficiency = parse_efficiency(search, train, {p.name for p in params}, where)
     scheduled = efficiency["round_trials"]
     spec = StudySpec(
         name=name,
         seed=_int(document, "seed", where, "", low=0, default=0),
-        dataset=_dataset(data, where),
+        dataset=dataset_field(
+            _get(data, "dataset", str, where, "data.", default="mnist-5k"), where
+        ),
         n_samples=_int(data, "n_samples", where, "data.", low=2, default=None),
         val_fraction=_fraction(data, "val_fraction", where, "data.", 0.2),
         test_fraction=_fraction(data, "test_fraction", where, "data.", 0.2),
         data_dir=_get(data, "data_dir", str, where, "data.", default=None),
         train={key: list(v) if isinstance(v, list) else v for key, v in train.items()},
         rounds=_int(search, "rounds", where, "search.", low=1, default=1),
-        trials_per_round=scheduled[0]
-        if scheduled
-        else _int(search, "trials_per_round", where, "search.", low=1),
+        trials_per_round=grid.get("trials_per_round")
+        or (
+            scheduled[0]
+            if scheduled
+            else _int(search, "trials_per_round", where, "search.", low=1)
+        ),
         narrowing=Narrowing(
             top_fraction=_fraction(search, "top_fraction", where, "search.", 0.2),
             min_top=_int(search, "min_top", where, "search.", low=1, default=3),
@@ -94,6 +102,9 @@ def parse_study(document: dict[str, Any], where: str) -> StudySpec:
         retries=_int(search, "retries", where, "search.", low=0, default=2),
         params=params,
         **efficiency,
+        grid=bool(grid),
+        repeats=grid.get("repeats", 1),
+        points=grid.get("points", ()),
     )
     if spec.total_trials > MAX_TRIALS:
         raise StudyFileError(
@@ -277,20 +288,3 @@ def _fraction(table: dict, key: str, where: str, prefix: str, default: float) ->
             where, prefix + key, f"must be between 0 and 1 (exclusive), got {value}"
         )
     return float(value)
-
-
-def _dataset(data: dict, where: str) -> str:
-    """A dataset name, or a path made absolute (relative paths start at the study file)."""
-    dataset = _get(data, "dataset", str, where, "data.", default="mnist-5k")
-    if dataset in DATASETS:
-        return dataset
-    path = Path(where).parent / Path(dataset).expanduser()
-    if not path.exists():
-        raise StudyFileError(
-            where,
-            "data.dataset",
-            f"unknown dataset {dataset!r}: not one of "
-            f"{', '.join(DATASETS)}, and no file {path}; give a name or the "
-            "path of a .npz or IDX file",
-        )
-    return str(path.resolve())

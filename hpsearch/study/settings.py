@@ -15,7 +15,7 @@ from typing import Any
 
 from hpsearch.errors import StudyFileError
 from hpsearch.study.spec import ParamSpec, StudySpec
-from trainer import TrainConfig
+from trainer import DATASETS, TrainConfig
 from trainer.conv import output_size
 
 GEOMETRY = ("conv_kernel", "pool_size", "conv_stride", "conv_pad")  # the order fields are blamed
@@ -139,3 +139,20 @@ def _fix(name: str, side: int, geometry: dict[str, int]) -> str | None:
     if name == "conv_stride" and pool > 1 and room >= pool - 1:
         return f"use a conv_stride of at most {room // (pool - 1)}"
     return None
+
+
+def dataset_field(dataset: str, where: str) -> str:
+    """`data.dataset`: a name, or a path made absolute (relative paths start at the study
+    file's folder)."""
+    if dataset in DATASETS:
+        return dataset
+    path = Path(where).parent / Path(dataset).expanduser()
+    if not path.exists():
+        raise StudyFileError(
+            where,
+            "data.dataset",
+            f"unknown dataset {dataset!r}: not one of "
+            f"{', '.join(DATASETS)}, and no file {path}; give a name or the "
+            "path of a .npz or IDX file",
+        )
+    return str(path.resolve())

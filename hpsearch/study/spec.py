@@ -78,6 +78,9 @@ class StudySpec:
     round_trials: tuple[int, ...] = ()  # [search.schedule] trials: one per round
     sampler: str = "random"  # random | tpe | gp | cmaes | qmc (see hpsearch.run.proposals)
     pruning: Pruning | None = None
+    grid: bool = False  # every combination of the params' choices (hpsearch.study.grid)
+    repeats: int = 1  # training seeds per grid point
+    points: tuple[dict[str, Any], ...] = ()  # settings that go together, one grid axis
 
     @property
     def total_trials(self) -> int:
@@ -92,19 +95,23 @@ class StudySpec:
         return self.round_epochs[round_number] if self.round_epochs else None
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-safe dict, the stored form of the study file."""
+        """A JSON-safe dict, the stored form of the study file (fields at their defaults left
+        out, so that studies stored before those fields existed still match)."""
         data = _jsonable(dataclasses.asdict(self))
         for key, default in _OPTIONAL.items():
             if getattr(self, key) == default:
                 del data[key]
         if self.narrowing.growth == 1.0:
             del data["narrowing"]["growth"]
+        if not self.grid:
+            del data["grid"], data["repeats"], data["points"]
         return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> StudySpec:
         fields = dict(data)
         fields["narrowing"] = Narrowing(**fields["narrowing"])
+        fields["points"] = tuple(fields.get("points", ()))
         fields["params"] = tuple(
             ParamSpec(
                 **{

@@ -17,7 +17,7 @@ from rich.console import Console
 from hpsearch.errors import HpsearchError, UsageError
 from hpsearch.store.records import CURVE_KEYS, SPEC_KEY, ranked
 from hpsearch.study.toml import spec_toml, toml_value
-from hpsearch.view import queries
+from hpsearch.view import grid, queries
 from hpsearch.view.listings import (
     Column,
     check_format,
@@ -43,6 +43,7 @@ def show_payload(data: queries.StudyData, top: int) -> dict[str, Any]:
         "rounds": [r.to_dict() for r in data.rounds],
         "top": [{"rank": i, **trial_json(t)} for i, t in enumerate(best, start=1)],
         "test": data.test,
+        **({"grid": grid.point_rows(data)} if grid.is_grid(data) else {}),
     }
 
 
@@ -65,6 +66,11 @@ def print_show(console: Console, data: queries.StudyData, top: int, output_forma
         out.print(spec_toml(spec), markup=False, highlight=False)
         rows = round_rows(data.rounds, data.param_names)
         out.print(rich_table("Rounds", round_columns(data.param_names), rows))
+    if grid.is_grid(data):
+        columns, rows = grid.point_columns(data.param_names), grid.point_rows(data)
+        out.print(
+            rich_table("Grid points (mean ± std over repeats)", columns, grid.table_rows(rows))
+        )
     for rank, trial in enumerate(ranked(data.trials)[:top], start=1):
         out.print(book_line(rank, trial), highlight=False, markup=False)
     out.print(test_line(data.test), highlight=False)

@@ -27,9 +27,12 @@ OWN = {"curves": figures.curves, "scatter": figures.scatter, "history": figures.
 OWN_KINDS = tuple(OWN)
 OPTUNA_KINDS = ("importances", "slice", "contour", "intermediate")
 KINDS = OWN_KINDS + OPTUNA_KINDS
+GRID_KINDS = ("compare", "activations")  # the book's comparisons (hpsearch.view.compare)
+ALL_KINDS = KINDS + GRID_KINDS
 SUFFIXES = (".png", ".svg", ".pdf")
 DPI = 100
-SIZES = {"curves": (16.0, 11.0), "ranges": (10.0, 6.5)}  # inches; every other kind: DEFAULT
+SIZES = {"curves": (16.0, 11.0), "ranges": (10.0, 6.5), "compare": (14.0, 10.0),
+         "activations": (14.0, 10.0)}  # fmt: skip  # inches; every other kind: DEFAULT
 DEFAULT_SIZE = (10.0, 7.0)
 MIN_IMPORTANCE_TRIALS = 5
 MAX_LEGEND = 30
@@ -43,8 +46,8 @@ def figure_size(kind: str) -> tuple[int, int]:
 
 
 def check_kind(kind: str) -> str:
-    if kind not in KINDS:
-        raise UsageError(f"unknown plot kind {kind!r}; choose from {', '.join(KINDS)}")
+    if kind not in ALL_KINDS:
+        raise UsageError(f"unknown plot kind {kind!r}; choose from {', '.join(ALL_KINDS)}")
     return kind
 
 
@@ -61,18 +64,21 @@ def output_path(study_name: str, kind: str, output: Path | None) -> Path:
     return path
 
 
-def plot_study(url: str, study: str | None, kind: str, output: Path | None) -> Path:
-    """Draw `kind` for the study `study` (or the storage's only one) into `output`."""
+def plot_study(
+    url: str, study: str | None, kind: str, output: Path | None, options: Any = None
+) -> Path:
+    """Draw `kind` for the study `study` (or the storage's only one) into `output`;
+    `options` (a `CompareOptions`) for `compare`."""
     check_kind(kind)
     storage = open_reader(url)
     name = pick_study(storage, study)
     path = output_path(name, kind, output)
-    curves = kind in ("curves", "intermediate")
+    curves = kind in ("curves", "intermediate", "compare")
     data = load_study_data(storage, name, curves=curves, attrs=None if curves else RANK_ATTRS)
-    return write_plot(data, kind, path)
+    return write_plot(data, kind, path, options)
 
 
-def write_plot(data: StudyData, kind: str, path: Path) -> Path:
+def write_plot(data: StudyData, kind: str, path: Path, options: Any = None) -> Path:
     """Draw `kind` for the study and save it to `path` (format from the suffix)."""
     check_kind(kind)
     if not any(t.state in FINISHED for t in data.trials):
@@ -83,7 +89,10 @@ def write_plot(data: StudyData, kind: str, path: Path) -> Path:
         from matplotlib.figure import Figure
 
         figure = Figure(figsize=SIZES.get(kind, DEFAULT_SIZE), dpi=DPI, layout="constrained")
-        OWN[kind](figure, data)
+        if kind in GRID_KINDS:
+            _grid_figure(figure, data, kind, options)
+        else:
+            OWN[kind](figure, data)
     try:
         figure.savefig(path, dpi=DPI)
     except OSError as error:
@@ -94,6 +103,15 @@ def write_plot(data: StudyData, kind: str, path: Path) -> Path:
 
             plt.close(figure)
     return path
+
+
+def _grid_figure(figure: Any, data: StudyData, kind: str, options: Any) -> None:
+    from hpsearch.view import compare
+
+    if kind == "compare":
+        compare.compare(figure, data, options or compare.CompareOptions())
+    else:
+        compare.activations(figure, data)
 
 
 # --- Optuna's views -------------------------------------------------------------------------

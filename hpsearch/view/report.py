@@ -15,7 +15,7 @@ from optuna.storages import RDBStorage
 from hpsearch.errors import HpsearchError
 from hpsearch.store.records import SPEC_KEY, ranked
 from hpsearch.study.toml import spec_toml
-from hpsearch.view import pages, queries
+from hpsearch.view import grid, pages, queries
 from hpsearch.view.documents import show_payload, write_text
 from hpsearch.view.listings import markdown_table, round_columns, round_rows, study_rows, to_json
 from hpsearch.view.overview import overview
@@ -28,12 +28,12 @@ def write_report(storage: RDBStorage, name: str | None, folder: Path) -> list[Pa
     A plot a study cannot have (importances of one parameter ...) is listed as skipped, with
     why, in both summaries. Returns the files written.
     """
-    from hpsearch.view.plots import KINDS, NotDrawable, write_plot
+    from hpsearch.view.plots import GRID_KINDS, KINDS, NotDrawable, write_plot
 
     data = queries.load_study_data(storage, name, curves=True)
     folder = _make_folder(folder)
     written, plots, skipped = [], {}, {}
-    for kind in KINDS:
+    for kind in GRID_KINDS + KINDS if grid.is_grid(data) else KINDS:
         path = _inside(folder, f"{safe_name(data.name)}-{kind}.png")
         try:
             write_plot(data, kind, path)
@@ -89,6 +89,17 @@ def summary_markdown(data: queries.StudyData, summary: dict[str, Any]) -> str:
         lines += ["## Study file", "", *_fenced(spec_toml(spec), "toml"), ""]
         rows = round_rows(data.rounds, data.param_names)
         lines += ["## Rounds", "", markdown_table(round_columns(data.param_names), rows), ""]
+    if grid.is_grid(data):
+        columns, rows = (
+            grid.point_columns(data.param_names),
+            grid.table_rows(grid.point_rows(data)),
+        )
+        lines += [
+            "## Grid points (mean ± std over repeats)",
+            "",
+            markdown_table(columns, rows),
+            "",
+        ]
     best = [book_line(i, t) for i, t in enumerate(ranked(data.trials)[:20], start=1)]
     lines += ["## Best trials", "", *_fenced("\n".join(best)), ""] if best else []
     lines += ["## Plots", ""]

@@ -316,3 +316,39 @@ def test_convnet_penalty_covers_filters_not_biases(kind: str) -> None:
     else:
         expected = 0.3 * sum(float(np.sum(np.abs(w))) for w in weights)
     assert network.penalty() == pytest.approx(expected, rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("activation", "init", "batch_norm"),
+    [("sigmoid", "std", False), ("relu", "xavier", False), ("relu", "he", True)],
+)
+def test_hidden_activations_equal_a_forward_pass_built_by_hand(
+    activation: str, init: str, batch_norm: bool
+) -> None:
+    from trainer import hidden_activations
+
+    config = TrainConfig(
+        hidden_sizes=(7, 5, 4),
+        activation=activation,
+        init=init,
+        init_std=1.0,
+        batch_norm=batch_norm,
+        dtype="float64",
+        seed=11,
+    )
+    x = np.random.default_rng(0).standard_normal((30, 6))
+    got = hidden_activations(config, x, n_classes=3)
+    network = build_network(config, (6,), 3, np.random.default_rng(11))
+    affines = [layer for layer in network.layers if isinstance(layer, Affine)]
+    functions = {"sigmoid": lambda a: 1 / (1 + np.exp(-a)), "relu": lambda a: np.maximum(a, 0)}
+    h, expected = x, []
+    for affine in affines[:-1]:
+        a = h @ affine.W + affine.b
+        if batch_norm:  # at initialisation: running mean 0, variance 1, gamma 1, beta 0
+            a = a / np.sqrt(1 + 1e-6)
+        h = functions[activation](a)
+        expected.append(h)
+    assert len(got) == 3
+    for mine, theirs in zip(got, expected, strict=True):
+        assert mine.shape == theirs.shape
+        np.testing.assert_allclose(mine, theirs, rtol=1e-12, atol=1e-12)
