@@ -113,13 +113,6 @@ def parse_study(document: dict[str, Any], where: str) -> StudySpec:
             f"rounds × trials_per_round is {spec.total_trials}; keep it at most {MAX_TRIALS}",
         )
     check_types(train, params, where)
-    if "min_top" in search and spec.narrowing.min_top > spec.trials_per_round:  # not a default
-        raise StudyFileError(
-            where,
-            "search.min_top",
-            f"is {spec.narrowing.min_top}, more than the {spec.trials_per_round} trials of a "
-            "round; keep it at most search.trials_per_round",
-        )
     _check_train_config(spec, where)
     return spec
 

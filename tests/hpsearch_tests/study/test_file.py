@@ -127,7 +127,6 @@ BAD_CASES = [
     ),
     ("epochs = 2", 'epochs = 2\noptimizer = "adamw"', "train.optimizer", "unknown value"),
     ("log = true", "log = true\nlimits = [1e-2, 1.0]", "search.params.lr.limits", "contain"),
-    ("trials_per_round = 4", "trials_per_round = 4\nmin_top = 5", "search.min_top", "at most"),
     (
         "n_samples = 300",
         "n_samples = 300\nval_fraction = 1.5",
