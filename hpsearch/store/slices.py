@@ -30,7 +30,17 @@ from hpsearch.store.tables import MODELS, PARAMS, TRIALS, USER_ATTRS, VALUES, sn
 
 # A round's follow needs these attributes (places, retries, scores, the first error of a
 # round that failed whole); never the curves.
-ROUND_ATTRS = ("round", "index", "attempt", "seed", "fail_reason", "error", "diverged")
+# With a schedule, also what ranks a trial and counts its epochs (`epochs`, `epochs_run`).
+ROUND_ATTRS: tuple[str, ...] = (
+    "round",
+    "index",
+    "attempt",
+    "seed",
+    "fail_reason",
+    "error",
+    "diverged",
+)
+ROUND_ATTRS += ("epochs", "epochs_run", "pruned_at")
 _TYPES = MODELS.TrialValueModel.TrialValueType
 
 

@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 from hpsearch.cli import app
 from hpsearch.run.coordinator import run_study
 from hpsearch.run.rounds import FAULT_ENV, plan_round
-from hpsearch.store.records import read_rounds
+from hpsearch.store.records import read_rounds, round_trials
 from hpsearch.study.file import load_study_file
 
 EFFICIENT = """
@@ -138,7 +138,8 @@ def test_a_rounds_pruning_does_not_depend_on_its_own_trials(tmp_path: Path) -> N
     study = optuna.load_study(study_name="tiny", storage=url)
     records = {r.number: r for r in read_rounds(study.user_attrs)}
     for number in (1, 2):
-        again = plan_round(study, spec, number, records)
+        previous = round_trials(study.get_trials(), number - 1)
+        again = plan_round(study, spec, number, records, previous)
         assert again.pruning == records[number].pruning
         assert again.ranges == records[number].ranges
 
