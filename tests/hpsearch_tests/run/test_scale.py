@@ -40,7 +40,8 @@ def test_a_run_and_its_resume_never_read_the_whole_study(
     url = f"sqlite:///{tmp_path / 'sliced.db'}"
     stop = threading.Event()
     first = run_study(spec, url, jobs=1, observer=StopAfterRound(stop), stop=stop)
-    assert not first.complete and first.finished == 4
+    # stopped once round 0 is done (a trial of round 1 may finish before the stop lands)
+    assert not first.complete and 4 <= first.finished < 8
     resumed = run_study(spec, url, jobs=1)  # plans round 1 from round 0, read once
     assert resumed.complete and resumed.finished == 8
     # the same best trials, by place (a trial re-run after the stop has a new number)
