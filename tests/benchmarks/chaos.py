@@ -11,6 +11,7 @@ the values equal to a clean reference run. Prints `chaos: N runs, K losses`; exi
 from __future__ import annotations
 
 import argparse
+import collections
 import contextlib
 import os
 import random
@@ -100,7 +101,7 @@ def drop_postgres(url: str, admin: sqlalchemy.Engine) -> None:
 
 def iteration(
     number: int, study: Path, folder: Path, reference: dict, duration: float
-) -> tuple[str, bool]:
+) -> tuple[str, str, bool]:
     postgres = scratch_postgres() if number % 3 == 2 else None
     url = postgres[0] if postgres else f"sqlite:///{folder / f'chaos-{number}.db'}"
     mode = random.choice(["kill-run", "kill-run", "kill-worker", "sigint", "sigterm"])
@@ -145,7 +146,7 @@ def iteration(
         f"{number:3d} {where:10s} {mode:11s} after {delay:5.2f}s: exit {code}, "
         f"{len(before)} finished before -> {'; '.join(problems) or 'ok'}"
     )
-    return line, not problems
+    return f"{where} {mode}", line, not problems
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -177,14 +178,20 @@ def main(argv: list[str] | None = None) -> int:
         reference = fingerprint(f"sqlite:///{folder / 'reference.db'}")
         print(f"reference run: {clean.returncode}, {len(reference)} trials, {duration:.1f} s")
         runs = losses = 0
+        kinds: collections.Counter[str] = collections.Counter()
+        lost: collections.Counter[str] = collections.Counter()
         deadline = time.monotonic() + args.max_minutes * 60
         for number in range(args.iterations):
             if time.monotonic() > deadline:
                 print("stopping: --max-minutes reached")
                 break
-            line, ok = iteration(number, study, folder, reference, duration)
+            kind, line, ok = iteration(number, study, folder, reference, duration)
             runs, losses = runs + 1, losses + (not ok)
+            kinds[kind] += 1
+            lost[kind] += not ok
             print(line, flush=True)
+    for kind in sorted(kinds):
+        print(f"  {kind:22s} {kinds[kind]:3d} runs, {lost[kind]} losses")
     print(f"chaos: {runs} runs, {losses} losses")
     return 1 if losses else 0
 
