@@ -194,7 +194,9 @@ class _Coordinator:
             self.reader = RoundReader(self.storage, self.study_id, record.number, self.floor)
         trials = self.reader.read()
         self.last_round, self.last_number = trials, record.number
-        return trials, enqueue_missing(self.study, self.spec, record, params, trials)
+        return trials, enqueue_missing(
+            self.storage, self.study_id, self.spec, record, params, trials
+        )
 
     def check_workers(self) -> None:
         alive = [w.is_alive() for w in self.workers]  # each call reaps a dead one: no zombies

@@ -13,8 +13,10 @@ import signal
 from typing import Any
 
 import optuna
+from optuna.storages import RDBStorage
 from optuna.trial import FrozenTrial, TrialState
 
+from hpsearch.store.enqueue import Waiting, add_waiting_trials
 from hpsearch.store.records import (
     FINISHED,
     FIXED_PARAMS_KEY,
@@ -95,7 +97,8 @@ def _references(study: optuna.Study, round_number: int) -> list[dict[int, float]
 
 
 def enqueue_missing(
-    study: optuna.Study,
+    storage: RDBStorage,
+    study_id: int,
     spec: StudySpec,
     record: RoundRecord,
     params: list[dict[str, Any]],
@@ -105,7 +108,8 @@ def enqueue_missing(
 
     A queued trial carries its parameters with the round's distributions (Optuna's params,
     as Optuna's tools show them) as well as Optuna's `fixed_params`: its worker then has
-    nothing to write before training.
+    nothing to write before training. The round's missing places are queued in one
+    transaction (`store.enqueue`).
 
     A place is settled when it has a finished trial, or when its trials failed more than
     `retries` times, with an error or abandoned by a worker that died (OOM-killed at the same
@@ -115,6 +119,7 @@ def enqueue_missing(
     for trial in trials:
         by_index.setdefault(int(trial.user_attrs["index"]), []).append(trial)
     settled, dists = True, distributions(spec.params, record.ranges)
+    queue: list[Waiting] = []
     for index, values in enumerate(params):
         attempts = by_index.get(index, [])
         if any(t.state in FINISHED for t in attempts):
@@ -125,9 +130,8 @@ def enqueue_missing(
         settled = False
         if any(t.state in (TrialState.WAITING, TrialState.RUNNING) for t in attempts):
             continue
-        study.add_trial(
-            optuna.trial.create_trial(
-                state=TrialState.WAITING,
+        queue.append(
+            Waiting(
                 params=values,
                 distributions=dists,
                 system_attrs={FIXED_PARAMS_KEY: values},
@@ -140,8 +144,9 @@ def enqueue_missing(
                 },
             )
         )
-        if record.number == 1 and index == len(params) // 2:
-            fault_point("enqueue")
+    add_waiting_trials(storage, study_id, queue)
+    if record.number == 1 and queue:
+        fault_point("enqueue")
     return settled
 
 

@@ -31,13 +31,6 @@ from hpsearch.study.file import load_study_file
 from hpsearch.study.space import round_generator, sample
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'abandoned.db'}"
-    return str(request.getfixturevalue("postgres_url"))
-
-
 def dead_pid() -> int:
     """The pid of a process of this namespace that has ended (and been reaped)."""
     child = subprocess.Popen([sys.executable, "-c", "pass"])
@@ -59,7 +52,9 @@ class Round:
 
     def enqueue(self) -> bool:
         trials = self.study.get_trials()
-        return enqueue_missing(self.study, self.spec, self.record, self.params, trials)
+        return enqueue_missing(
+            self.storage, self.study_id, self.spec, self.record, self.params, trials
+        )
 
     def claim(self, owner: dict) -> int:
         claimed = claim_waiting_trial(self.storage, self.study_id, {WORKER_KEY: owner})

@@ -3,9 +3,6 @@ claim rolled back below the worker's last claim (PostgreSQL's SKIP LOCKED)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import pytest
 import sqlalchemy as sa
 from optuna.trial import TrialState
 from test_writes import queue
@@ -13,13 +10,6 @@ from test_writes import queue
 from hpsearch.run.worker import open_worker_storage
 from hpsearch.store.claims import Claimer
 from hpsearch.store.tables import TRIALS
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'claims.db'}"
-    return str(request.getfixturevalue("postgres_url"))
 
 
 def test_claims_take_every_trial_in_order_and_those_queued_later(url: str) -> None:

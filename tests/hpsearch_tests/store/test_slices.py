@@ -3,10 +3,7 @@ PostgreSQL, with other rounds and other studies in the same storage."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import optuna
-import pytest
 from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState
 
@@ -17,13 +14,6 @@ from hpsearch.store.records import ranked
 from hpsearch.view.queries import StudyData, select_trials
 
 LR = FloatDistribution(1e-4, 1e-1, log=True)
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'slices.db'}"
-    return str(request.getfixturevalue("postgres_url"))
 
 
 def add(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import multiprocessing
-from pathlib import Path
 
 import optuna
 import pytest
@@ -16,13 +15,6 @@ from hpsearch.run.worker import open_worker_storage
 from hpsearch.store.writes import claim_waiting_trial, finish_trial
 
 LR = FloatDistribution(1e-4, 1e-1, log=True)
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'claims.db'}"
-    return str(request.getfixturevalue("postgres_url"))
 
 
 def queue(url: str, count: int) -> optuna.Study:
