@@ -50,6 +50,9 @@ def run(study: Path, url: str) -> subprocess.Popen:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
+        # a chaos run started in the background (`make chaos &`) ignores SIGINT, and so would
+        # its children until hpsearch installs its handlers: give them the default back
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
 
 
@@ -61,21 +64,22 @@ def children(pid: int) -> list[int]:
     return [int(p) for p in text.split()]
 
 
-def kill(process: subprocess.Popen, mode: str) -> int:
-    """Apply the fault; returns the exit code the run should end with, if it still ends."""
+def kill(process: subprocess.Popen, mode: str) -> tuple[int, bool]:
+    """Apply the fault: the exit code the run should end with, and whether the fault hit
+    anything (a worker to kill was found)."""
     if mode == "kill-run":
         os.killpg(process.pid, signal.SIGKILL)
-        return 128 + signal.SIGKILL
+        return 128 + signal.SIGKILL, True
     if mode == "kill-worker":
         workers = [p for p in children(process.pid) if p != process.pid]
         if workers:
             os.kill(random.choice(workers), signal.SIGKILL)
-        return 0
+        return 0, bool(workers)
     if mode == "sigint":
         os.killpg(process.pid, signal.SIGINT)
-        return 130
+        return 130, True
     process.send_signal(signal.SIGTERM)
-    return 143
+    return 143, True
 
 
 def scratch_postgres() -> tuple[str, sqlalchemy.Engine] | None:
@@ -101,14 +105,14 @@ def drop_postgres(url: str, admin: sqlalchemy.Engine) -> None:
 
 def iteration(
     number: int, study: Path, folder: Path, reference: dict, duration: float
-) -> tuple[str, str, bool]:
+) -> tuple[str, str, bool, bool]:
     postgres = scratch_postgres() if number % 3 == 2 else None
     url = postgres[0] if postgres else f"sqlite:///{folder / f'chaos-{number}.db'}"
     mode = random.choice(["kill-run", "kill-run", "kill-worker", "sigint", "sigterm"])
     delay = random.uniform(0.2, duration)
     process = run(study, url)
     time.sleep(delay)
-    expected = kill(process, mode) if process.poll() is None else process.returncode
+    expected, hit = (0, False) if process.poll() is not None else kill(process, mode)
     code = process.wait(timeout=300)
     code = code if code >= 0 else 128 - code  # as a shell reports a death by signal
     # (a signal that lands during start-up, before the handlers exist, kills the process)
@@ -136,7 +140,10 @@ def iteration(
             problems.append(f"{len(after)} finished trials, planned {PLANNED}")
         if after != reference:
             problems.append("values differ from the clean reference run")
+        # the fault landed mid-run: the run ended by it, or lost a worker before it finished
+        hit = hit and (code == expected != 0 or len(before) < PLANNED)
     except AssertionError as error:
+        hit = False
         problems.append(str(error))
     finally:
         if postgres:
@@ -146,7 +153,7 @@ def iteration(
         f"{number:3d} {where:10s} {mode:11s} after {delay:5.2f}s: exit {code}, "
         f"{len(before)} finished before -> {'; '.join(problems) or 'ok'}"
     )
-    return f"{where} {mode}", line, not problems
+    return f"{where} {mode}", line + ("" if hit else " (fault after the end)"), not problems, hit
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -180,19 +187,24 @@ def main(argv: list[str] | None = None) -> int:
         runs = losses = 0
         kinds: collections.Counter[str] = collections.Counter()
         lost: collections.Counter[str] = collections.Counter()
+        landed: collections.Counter[str] = collections.Counter()
         deadline = time.monotonic() + args.max_minutes * 60
         for number in range(args.iterations):
             if time.monotonic() > deadline:
                 print("stopping: --max-minutes reached")
                 break
-            kind, line, ok = iteration(number, study, folder, reference, duration)
+            kind, line, ok, hit = iteration(number, study, folder, reference, duration)
+            landed[kind] += hit
             runs, losses = runs + 1, losses + (not ok)
             kinds[kind] += 1
             lost[kind] += not ok
             print(line, flush=True)
     for kind in sorted(kinds):
-        print(f"  {kind:22s} {kinds[kind]:3d} runs, {lost[kind]} losses")
-    print(f"chaos: {runs} runs, {losses} losses")
+        print(
+            f"  {kind:22s} {kinds[kind]:3d} runs ({landed[kind]} hit the run before it ended), "
+            f"{lost[kind]} losses"
+        )
+    print(f"chaos: {runs} runs ({sum(landed.values())} faults mid-run), {losses} losses")
     return 1 if losses else 0
 
 
