@@ -49,10 +49,13 @@ def summary_json(summary: RunSummary) -> dict[str, Any]:
 
 
 class ConsoleObserver(Observer):
-    """A rich progress bar per round on a terminal; one line per round otherwise."""
+    """A rich progress bar per round on a terminal; one line per round otherwise.
 
-    def __init__(self, console: Console, *, quiet: bool = False) -> None:
-        self.console, self.quiet = console, quiet
+    `quiet` drops the progress; `notices` (what the run waits for) show unless turned off.
+    """
+
+    def __init__(self, console: Console, *, quiet: bool = False, notices: bool = True) -> None:
+        self.console, self.quiet, self.notices = console, quiet, notices
         self.bar: Progress | None = None
         self.task: Any = None
 
@@ -89,6 +92,12 @@ class ConsoleObserver(Observer):
         if not self.quiet:
             self.console.print(
                 "scoring the best configuration on the test split ...", highlight=False
+            )
+
+    def waiting(self, message: str) -> None:
+        if self.notices:
+            self.console.print(
+                f"hpsearch: {message}", highlight=False, markup=False, soft_wrap=True
             )
 
     def close(self) -> None:
