@@ -104,3 +104,11 @@ def safe_name(name: str) -> str:
 def count(value: object) -> str:
     """A count that may be unknown (a round planned before it was recorded): '-'."""
     return "-" if value is None else str(value)
+
+
+def trial_counts(counts: dict[str, int], retried: int = 0) -> str:
+    """'24 complete, 1 pruned, 2 retried': the trials by state, only the states there are; a
+    retried attempt (interrupted or abandoned, then run again) is not a failed trial."""
+    parts = [f"{n} {state}" for state, n in counts.items() if n]
+    parts += [f"{retried} retried"] if retried else []
+    return ", ".join(parts) or "none"
