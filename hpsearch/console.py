@@ -15,7 +15,7 @@ from hpsearch.run.events import Progress as RunProgress
 from hpsearch.store.records import RoundRecord
 from hpsearch.study.spec import StudySpec
 from hpsearch.view.listings import rich_table, round_columns, round_rows
-from hpsearch.view.text import acc, book_line, round_line, test_line, trial_json
+from hpsearch.view.text import acc, book_line, round_line, round_name, test_line, trial_json
 
 
 def print_summary(console: Console, summary: RunSummary) -> None:
@@ -63,7 +63,7 @@ class ConsoleObserver(Observer):
         if self.quiet or not self.console.is_terminal:
             return
         self.bar = Progress(
-            TextColumn("round {task.fields[round]}"),
+            TextColumn("{task.fields[round]}"),
             BarColumn(),
             MofNCompleteColumn(),
             TextColumn("best {task.fields[best]}"),
@@ -74,7 +74,7 @@ class ConsoleObserver(Observer):
         self.task = self.bar.add_task(
             "",
             total=spec.trials_in(record.number),
-            round=f"{record.number + 1}/{spec.rounds}",
+            round=round_name(record.number, spec.rounds),
             best="-",
         )
         self.bar.start()

@@ -160,7 +160,10 @@ class _Coordinator:
             self.floor = round_floor(self.storage, self.study_id, round_number)
         self.observer.round_started(record, spec)
         params = grid_points(spec) if spec.grid else propose(study, spec, record, records)
-        if not self.follow(record, params):
+        if not self.follow(record, params):  # stopped: keep what finished, for --json and show
+            finished = finished_by_index(self.last_round).values()
+            record.trial_numbers = sorted(t.number for t in finished)
+            write_round(study, record)
             return
         trials = self.last_round  # the settled round, as `follow` last read it
         check_round_outcome(spec.name, round_number, trials)
