@@ -15,7 +15,7 @@ from hpsearch.run.events import Progress as RunProgress
 from hpsearch.store.records import RoundRecord
 from hpsearch.study.spec import StudySpec
 from hpsearch.view.listings import rich_table, round_columns, round_rows
-from hpsearch.view.text import acc, book_line, round_line, test_line, trial_json
+from hpsearch.view.text import acc, book_line, round_line, round_name, test_line, trial_json
 
 
 def print_summary(console: Console, summary: RunSummary) -> None:
@@ -49,10 +49,13 @@ def summary_json(summary: RunSummary) -> dict[str, Any]:
 
 
 class ConsoleObserver(Observer):
-    """A rich progress bar per round on a terminal; one line per round otherwise."""
+    """A rich progress bar per round on a terminal; one line per round otherwise.
 
-    def __init__(self, console: Console, *, quiet: bool = False) -> None:
-        self.console, self.quiet = console, quiet
+    `quiet` drops the progress; `notices` (what the run waits for) show unless turned off.
+    """
+
+    def __init__(self, console: Console, *, quiet: bool = False, notices: bool = True) -> None:
+        self.console, self.quiet, self.notices = console, quiet, notices
         self.bar: Progress | None = None
         self.task: Any = None
 
@@ -60,7 +63,7 @@ class ConsoleObserver(Observer):
         if self.quiet or not self.console.is_terminal:
             return
         self.bar = Progress(
-            TextColumn("round {task.fields[round]}"),
+            TextColumn("{task.fields[round]}"),
             BarColumn(),
             MofNCompleteColumn(),
             TextColumn("best {task.fields[best]}"),
@@ -71,7 +74,7 @@ class ConsoleObserver(Observer):
         self.task = self.bar.add_task(
             "",
             total=spec.trials_in(record.number),
-            round=f"{record.number + 1}/{spec.rounds}",
+            round=round_name(record.number, spec.rounds),
             best="-",
         )
         self.bar.start()
@@ -89,6 +92,12 @@ class ConsoleObserver(Observer):
         if not self.quiet:
             self.console.print(
                 "scoring the best configuration on the test split ...", highlight=False
+            )
+
+    def waiting(self, message: str) -> None:
+        if self.notices:
+            self.console.print(
+                f"hpsearch: {message}", highlight=False, markup=False, soft_wrap=True
             )
 
     def close(self) -> None:

@@ -31,6 +31,10 @@ class StorageError(HpsearchError):
     """The storage URL or database cannot be used (never contains a password)."""
 
 
+class StorageMissingError(StorageError):
+    """The storage does not exist yet: no database file, an empty one, or no Optuna tables."""
+
+
 class StudyNotFoundError(HpsearchError):
     """The storage holds no study of that name."""
 

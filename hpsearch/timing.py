@@ -17,3 +17,4 @@ STUDY_WAIT_S = 1.0  # a worker waiting for its study to be created
 SIGNAL_POLL_S = 0.05  # how soon a received SIGINT/SIGTERM is acted on
 PARENT_WATCH_S = 1.0  # a local worker checks that its coordinator still lives
 WORKER_POLL_S = 0.5  # `hpsearch worker --jobs N` checking on its processes
+IDLE_NOTICE_S = 5.0  # a coordinator without local workers says whom it waits for after this

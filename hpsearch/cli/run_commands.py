@@ -20,7 +20,6 @@ from hpsearch.cli.app import StorageOption, app, error_line, stderr, stdout
 from hpsearch.errors import EXIT_SIGINT, EXIT_SIGTERM, EXIT_TIMEOUT, HpsearchError
 from hpsearch.run.batch import Stop, StudyResult
 from hpsearch.run.signals import on_signals
-from hpsearch.timing import WORKER_POLL_S
 
 
 @contextmanager
@@ -99,7 +98,7 @@ def run(
     seconds = parse_duration(timeout) if timeout else None
     files = collect_study_files(study_files)
     stop = Stop()
-    observer = ConsoleObserver(stderr, quiet=quiet or json_output)
+    observer = ConsoleObserver(stderr, quiet=quiet or json_output, notices=not quiet)
     with stop_on_signals(stop), deadline(stop, seconds):
         try:
             results = run_batch(
@@ -166,21 +165,20 @@ def worker(
     jobs: Annotated[
         int, typer.Option("--jobs", "-j", min=1, help="Worker processes on this machine.")
     ] = 1,
+    wait: Annotated[
+        bool,
+        typer.Option(
+            "--wait",
+            help="If the storage or study does not exist yet, wait for its coordinator to "
+            "create it instead of failing.",
+        ),
+    ] = False,
 ) -> None:
     """Run trials of a study until it is complete (start on any machine, any time)."""
-    from hpsearch.run.worker import run_worker, spawn_workers, stop_workers, worker_failures
+    from hpsearch.run.joining import work
     from hpsearch.store.engines import resolve_url
 
-    url = resolve_url(storage)
     stop = Stop()
     with stop_on_signals(stop):
-        if jobs == 1:
-            run_worker(url, study, stop.event)
-        else:
-            processes = spawn_workers(url, study, jobs)
-            while any(p.is_alive() for p in processes) and not stop.event.wait(WORKER_POLL_S):
-                pass
-            stop_workers(processes)
-            if stop.exit_code is None:
-                worker_failures(processes)
+        work(resolve_url(storage), study, jobs, stop.event, wait=wait, on_wait=error_line)
     raise typer.Exit(stop.exit_code or 0)

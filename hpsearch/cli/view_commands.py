@@ -45,6 +45,7 @@ def show(
     """
     from hpsearch.view.documents import print_show
     from hpsearch.view.listings import check_format
+    from hpsearch.view.overview import study_overview
     from hpsearch.view.queries import ROW_ATTRS, load_study_data, load_top_data
 
     fmt = check_format(output_format)
@@ -52,7 +53,7 @@ def show(
     data = load_top_data(reader(storage), study, top)
     if data.spec is not None and data.spec.grid:  # its table summarises every trial
         data = load_study_data(reader(storage), study, attrs=ROW_ATTRS)
-    print_show(stdout, data, top, fmt)
+    print_show(stdout, data, top, fmt, study_overview(reader(storage), data.name))
 
 
 @app.command()
@@ -82,27 +83,29 @@ def trials(
         str | None,
         typer.Option(
             help="Sort by a column (number, round, state, val_accuracy, train_accuracy, "
-            "epochs_run, seconds) or a parameter; accuracies best first. Default: number, or "
-            "val_accuracy with --top.",
+            "epochs_run, seconds) or a parameter; accuracies best first. With --top, sorts "
+            "the N best. Default: number, or val_accuracy with --top.",
             show_default=False,
         ),
     ] = None,
     reverse: Annotated[bool, typer.Option("--reverse", help="Reverse the order.")] = False,
     output_format: FormatOption = "table",
 ) -> None:
-    """One row per trial: parameters, round, state, final validation and training accuracy."""
+    """One row per trial: parameters, round, state, final validation and training accuracy,
+    and why a failed trial failed. `--top N`: the N best trials, then ordered by `--sort`."""
+    from hpsearch.cli.app import error_line
     from hpsearch.view.listings import check_format, print_trials
-    from hpsearch.view.queries import ROW_ATTRS, load_study_data, load_top_data, select_trials
+    from hpsearch.view.selection import list_trials
 
     fmt = check_format(output_format)
-    if top is not None and (round_number, state, sort, reverse) == (None, None, None, False):
-        data = load_top_data(reader(storage), study, top, listed=True)  # cut by the database
-    else:
-        data = load_study_data(reader(storage), study, attrs=ROW_ATTRS)
-    rows = select_trials(
-        data, top=top, round_number=round_number, state=state, sort=sort, reverse=reverse
-    )
-    print_trials(stdout, data, rows, fmt)
+    data, rows, empty = list_trials(
+        reader(storage), study, top=top, round_number=round_number, state=state, sort=sort,
+        reverse=reverse,
+    )  # fmt: skip
+    if empty is None or fmt != "table":
+        print_trials(stdout, data, rows, fmt)
+    if empty is not None:
+        error_line(f"no trials to list: {empty}")
 
 
 @app.command()

@@ -24,6 +24,7 @@ from threadpoolctl import threadpool_limits
 import trainer
 from hpsearch.errors import HpsearchError, UsageError
 from hpsearch.run.events import Observer, Progress, RunSummary
+from hpsearch.run.idle import IdleWatch, idle_message
 from hpsearch.run.lock import coordinator_lock
 from hpsearch.run.outcomes import check_round_outcome
 from hpsearch.run.proposals import propose
@@ -91,10 +92,15 @@ def run_study(
         done = sum(r.done for r in read_rounds(study.user_attrs))  # a top-up adds rounds
         already_complete = bool(study.user_attrs.get(COMPLETE_KEY)) and done >= spec.rounds
         if not already_complete:
-            with coordinator_lock(storage, study_id, spec.name, wait=wait, stop=stop) as halt:
+            lock = coordinator_lock(
+                storage, study_id, spec.name, wait=wait, stop=stop, on_wait=observer.waiting
+            )
+            with lock as halt:
                 workers = spawn_workers(url, spec.name, jobs)
                 try:
-                    _Coordinator(study, storage, study_id, spec, observer, halt, workers).run()
+                    coordinator = _Coordinator(study, storage, study_id, spec, observer, halt)
+                    coordinator.workers, coordinator.url = workers, redact(url)
+                    coordinator.run()
                 finally:
                     stop_workers(workers)
         seconds = time.perf_counter() - started
@@ -115,11 +121,13 @@ class _Coordinator:
     spec: StudySpec
     observer: Observer
     stop: threading.Event
-    workers: list[BaseProcess]
+    workers: list[BaseProcess] = field(default_factory=list)
+    url: str = ""  # the storage, as a worker would be told to open it (no password)
     floor: int = 0  # the smallest trial id of the round followed (see `store.slices`)
     last_round: list[FrozenTrial] = field(default_factory=list)  # its trials, last read
     last_number: int = -1  # the round `last_round` belongs to
     reader: RoundReader | None = None  # reads the round followed
+    idle: IdleWatch = field(default_factory=IdleWatch)  # a round nobody works on
 
     def run(self) -> None:
         # Every step is idempotent: one cut short by the database going away is run again
@@ -152,7 +160,10 @@ class _Coordinator:
             self.floor = round_floor(self.storage, self.study_id, round_number)
         self.observer.round_started(record, spec)
         params = grid_points(spec) if spec.grid else propose(study, spec, record, records)
-        if not self.follow(record, params):
+        if not self.follow(record, params):  # stopped: keep what finished, for --json and show
+            finished = finished_by_index(self.last_round).values()
+            record.trial_numbers = sorted(t.number for t in finished)
+            write_round(study, record)
             return
         trials = self.last_round  # the settled round, as `follow` last read it
         check_round_outcome(spec.name, round_number, trials)
@@ -182,6 +193,8 @@ class _Coordinator:
                 fault_point("wait")  # before `settled`: a fast round may settle at once
             if settled:
                 return True
+            if not self.workers and self.idle.notice(trials):
+                self.observer.waiting(idle_message(self.spec.name, self.url))
             self.check_workers()
             self.stop.wait(POLL_S)
         return False

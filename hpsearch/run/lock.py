@@ -12,7 +12,7 @@ import contextlib
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from optuna.storages import RDBStorage
 
@@ -32,14 +32,16 @@ def coordinator_lock(
     *,
     wait: bool = False,
     stop: threading.Event | None = None,
+    on_wait: Callable[[str], None] = lambda message: None,
 ) -> Iterator[threading.Event]:
     """Hold the study's coordinator lock for the block, beating every LOCK_BEAT_S seconds.
 
     Raises StudyHeldError (exit 75) if a live coordinator holds it, unless `wait`, which
-    polls until it is free (or `stop` is set). Yields the event the block must stop on: set
-    when `stop` is, or when a beat finds the lock taken over (the database was away, or this
-    process paused, for longer than LOCK_GRACE_S and another coordinator claimed it); the
-    block then ends as soon as it can and StudyHeldError says so.
+    polls until it is free (or `stop` is set), telling `on_wait` once whom it waits for.
+    Yields the event the block must stop on: set when `stop` is, or when a beat finds the
+    lock taken over (the database was away, or this process paused, for longer than
+    LOCK_GRACE_S and another coordinator claimed it); the block then ends as soon as it can
+    and StudyHeldError says so.
     """
     stop = stop or threading.Event()
     halt, lost = threading.Event(), threading.Event()
@@ -50,11 +52,19 @@ def coordinator_lock(
     def claim(renew: bool = False) -> dict | None:
         return claim_study(storage, study_id, LOCK_KEY, owner, holder_alive, renew=renew)
 
+    waiting = False
     while (holder := claim()) is not None:
         if not wait or stop.is_set():
+            advice = "stopped waiting" if wait else "try again later, or use --wait"
             raise StudyHeldError(
                 f"study {study_name!r} is being run by another coordinator "
-                f"({describe(holder)}); try again later, or use --wait"
+                f"({describe(holder)}); {advice}"
+            )
+        if not waiting:
+            waiting = True
+            on_wait(
+                f"study {study_name!r} is being run by another coordinator "
+                f"({describe(holder)}); waiting until it ends (Ctrl-C to stop waiting)"
             )
         stop.wait(LOCK_BEAT_S)
 

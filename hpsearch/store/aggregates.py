@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
@@ -24,12 +25,14 @@ def studies_by_id(storage: RDBStorage) -> dict[int, FrozenStudy]:
 @dataclass
 class Aggregates:
     """Per study id: trials by state name (diverged apart), best score, first and last times,
-    and the age in seconds of the freshest heartbeat of a RUNNING trial."""
+    the age in seconds of the freshest heartbeat of a RUNNING trial, and the retried
+    attempts (see `_retried_counts`)."""
 
     counts: defaultdict[int, dict[str, int]]
     best: dict[int, float]
     times: dict[int, tuple[datetime | None, datetime | None]]
     heartbeat_age: dict[int, float]
+    retried: dict[int, int]
 
 
 def aggregates(storage: RDBStorage) -> Aggregates:
@@ -39,6 +42,7 @@ def aggregates(storage: RDBStorage) -> Aggregates:
             _best_values(connection),
             _times(connection),
             _heartbeat_ages(connection),
+            _retried_counts(connection),
         )
 
 
@@ -110,3 +114,42 @@ def _heartbeat_ages(connection: sa.Connection) -> dict[int, float]:
         for sid, beat in rows
         if beat is not None
     }
+
+
+RETRIED_REASONS = ("interrupted", "abandoned")  # not the trial's fault: its place runs again
+
+
+def _retried_counts(connection: sa.Connection) -> dict[int, int]:
+    """Per study: FAIL trials interrupted or abandoned whose place (round, index) has a later
+    attempt. They are not failures of the search: the place was run again."""
+    round_, index = USER_ATTRS.alias("round_"), USER_ATTRS.alias("index_")
+    later = TRIALS.alias("later")
+    later_round, later_index = USER_ATTRS.alias("later_round"), USER_ATTRS.alias("later_index")
+    reason = USER_ATTRS.alias("reason")
+    rerun = (
+        sa.select(later.c.trial_id)
+        .join(later_round, later_round.c.trial_id == later.c.trial_id)
+        .join(later_index, later_index.c.trial_id == later.c.trial_id)
+        .where(
+            later.c.study_id == TRIALS.c.study_id,
+            later.c.trial_id > TRIALS.c.trial_id,
+            later_round.c.key == "round",
+            later_round.c.value_json == round_.c.value_json,
+            later_index.c.key == "index",
+            later_index.c.value_json == index.c.value_json,
+        )
+        .exists()
+    )
+    rows = connection.execute(
+        sa.select(TRIALS.c.study_id, sa.func.count())
+        .join(round_, (round_.c.trial_id == TRIALS.c.trial_id) & (round_.c.key == "round"))
+        .join(index, (index.c.trial_id == TRIALS.c.trial_id) & (index.c.key == "index"))
+        .join(reason, (reason.c.trial_id == TRIALS.c.trial_id) & (reason.c.key == "fail_reason"))
+        .where(
+            TRIALS.c.state == TrialState.FAIL,
+            reason.c.value_json.in_([json.dumps(r) for r in RETRIED_REASONS]),
+            rerun,
+        )
+        .group_by(TRIALS.c.study_id)
+    )
+    return {study_id: count for study_id, count in rows}

@@ -23,7 +23,7 @@ import sqlalchemy
 from optuna.storages import RDBStorage
 from sqlalchemy.engine import URL, make_url
 
-from hpsearch.errors import StorageError
+from hpsearch.errors import StorageError, StorageMissingError
 from hpsearch.store.retries import patiently
 from hpsearch.store.tables import OPTUNA_OWN
 
@@ -124,7 +124,7 @@ def _check_tables(tables: set[str], shown: str, *, write: bool) -> bool:
             "to it. Use a new database file"
         )
     if not complete and not write:
-        raise StorageError(
+        raise StorageMissingError(
             f"{shown} holds no studies (no Optuna tables); run "
             "`hpsearch run STUDY_FILE` first or check the URL"
         )
@@ -184,7 +184,7 @@ def _check_sqlite_file(parsed: URL, *, write: bool) -> None:
         raise StorageError(f"{path} is a folder; give a database file such as {path}/hpsearch.db")
     if not path.exists():
         if not write:
-            raise StorageError(
+            raise StorageMissingError(
                 f"{path}: no such database file; check --storage or run "
                 "`hpsearch run STUDY_FILE` first"
             )
@@ -201,7 +201,7 @@ def _check_sqlite_file(parsed: URL, *, write: bool) -> None:
         )
     if path.stat().st_size == 0:
         if not write:
-            raise StorageError(
+            raise StorageMissingError(
                 f"{path} is an empty file, not a study database; run "
                 "`hpsearch run STUDY_FILE` to create one"
             )

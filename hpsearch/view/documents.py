@@ -16,7 +16,7 @@ from rich.console import Console
 
 from hpsearch.errors import HpsearchError, UsageError
 from hpsearch.store.records import CURVE_KEYS, SPEC_KEY, ranked
-from hpsearch.study.toml import spec_toml, toml_value
+from hpsearch.study.toml import spec_toml, toml_key, toml_value
 from hpsearch.view import grid, queries
 from hpsearch.view.listings import (
     Column,
@@ -28,17 +28,31 @@ from hpsearch.view.listings import (
     round_csv_columns,
     round_rows,
     to_json,
+    when,
     wide,
     write_csv,
 )
-from hpsearch.view.text import acc, book_line, fmt_value, label, test_line, trial_json
+from hpsearch.view.overview import StudyOverview
+from hpsearch.view.text import (
+    acc,
+    book_line,
+    fmt_value,
+    label,
+    test_line,
+    trial_counts,
+    trial_json,
+)
 
 
-def show_payload(data: queries.StudyData, top: int) -> dict[str, Any]:
+def show_payload(
+    data: queries.StudyData, top: int, found: StudyOverview | None = None
+) -> dict[str, Any]:
     best = ranked(data.trials)[:top]
+    counts = {"trials": found.trials, "retried": found.retried} if found else {}
     return {
         "study": data.name,
         "complete": data.complete,
+        **counts,
         "spec": data.user_attrs.get(SPEC_KEY),
         "rounds": [r.to_dict() for r in data.rounds],
         "top": [{"rank": i, **trial_json(t)} for i, t in enumerate(best, start=1)],
@@ -47,10 +61,17 @@ def show_payload(data: queries.StudyData, top: int) -> dict[str, Any]:
     }
 
 
-def print_show(console: Console, data: queries.StudyData, top: int, output_format: str) -> None:
-    """The study file, the rounds table, the book-style ranking and the test accuracy."""
+def print_show(
+    console: Console,
+    data: queries.StudyData,
+    top: int,
+    output_format: str,
+    found: StudyOverview | None = None,
+) -> None:
+    """The study file, the rounds table, the book-style ranking and the test accuracy; with
+    the study's overview `found`, its trials by state and when it started and changed."""
     if output_format == "json":
-        sys.stdout.write(to_json(show_payload(data, top)) + "\n")
+        sys.stdout.write(to_json(show_payload(data, top, found)) + "\n")
         return
     if output_format == "csv":  # the one table of `show` that CSV can hold
         write_csv(sys.stdout, round_csv_columns(data), round_rows(data.rounds, data.param_names))
@@ -61,6 +82,13 @@ def print_show(console: Console, data: queries.StudyData, top: int, output_forma
         "not written by hpsearch" if not spec else "complete" if data.complete else "not complete"
     )
     out.print(f"Study {data.name!r} ({state}), {data.trial_count} trials", highlight=False)
+    if found is not None:
+        out.print(
+            f"Trials: {trial_counts(found.trials, found.retried)}; started "
+            f"{when(found.started)}, last changed {when(found.last_changed)}",
+            highlight=False,
+            markup=False,
+        )
     if spec:
         out.print("Study file:")
         out.print(spec_toml(spec), markup=False, highlight=False)
@@ -94,9 +122,11 @@ def print_best(console: Console, settings: dict[str, Any], output_format: str) -
         Column("test_accuracy", "test acc", acc),
     ]
     print_listing(console, "Best trial", columns, [row], output_format, payload=settings)
-    if output_format == "table":
-        train = ", ".join(f"{k} = {toml_value(v)}" for k, v in settings["train"].items())
-        wide(console).print(f"[train] {train}", highlight=False, markup=False)
+    if output_format == "table":  # a study file's table, to paste: one key per line
+        train = [f"{toml_key(k)} = {toml_value(v)}" for k, v in settings["train"].items()]
+        wide(console).print(
+            "\n".join(["[train]", *train]), highlight=False, markup=False, soft_wrap=True
+        )
 
 
 def write_text(path: Path, text: str) -> Path:

@@ -9,31 +9,23 @@ from __future__ import annotations
 import csv
 import json
 import math
+import os
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TextIO
 
 from rich.console import Console
-from rich.table import Table
 
 from hpsearch.errors import UsageError
 from hpsearch.store.records import RoundRecord
 from hpsearch.view import queries
 from hpsearch.view.overview import StudyOverview
-from hpsearch.view.text import acc, count, fmt_value, label, range_text
+from hpsearch.view.tables import Column, rich_table
+from hpsearch.view.text import acc, count, fmt_value, label, range_text, trial_counts
 
 FORMATS = ("table", "json", "csv")
 WIDE = 200  # columns for tables written to a pipe or file: never wrap a row
-
-
-@dataclass(frozen=True)
-class Column:
-    key: str
-    header: str
-    text: Callable[[Any], str] = str
-    left: bool = False
 
 
 def check_format(output_format: str, allowed: tuple[str, ...] = FORMATS) -> str:
@@ -46,7 +38,7 @@ def maybe(text: Callable[[Any], str]) -> Callable[[Any], str]:
     return lambda value: "-" if value is None else text(value)
 
 
-def _when(moment: datetime | None) -> str:
+def when(moment: datetime | None) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%S") if moment else "-"
 
 
@@ -71,15 +63,6 @@ def _default(value: Any) -> Any:
     raise TypeError(f"cannot write {type(value).__name__} as JSON")
 
 
-def rich_table(title: str, columns: list[Column], rows: list[dict[str, Any]]) -> Table:
-    table = Table(title=title, title_justify="left")
-    for column in columns:
-        table.add_column(column.header, justify="left" if column.left else "right")
-    for row in rows:
-        table.add_row(*[column.text(row.get(column.key)) for column in columns])
-    return table
-
-
 def write_csv(stream: TextIO, columns: list[Column], rows: list[dict[str, Any]]) -> None:
     writer = csv.writer(stream, lineterminator="\n")
     writer.writerow([column.key for column in columns])
@@ -93,20 +76,6 @@ def _cell(value: Any) -> Any:
     if isinstance(value, datetime):
         return value.isoformat(sep=" ", timespec="seconds")
     return value
-
-
-def markdown_table(columns: list[Column], rows: list[dict[str, Any]]) -> str:
-    def cell(text: str) -> str:
-        return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
-
-    lines = [
-        "| " + " | ".join(cell(c.header) for c in columns) + " |",
-        "|" + "|".join(":---" if c.left else "---:" for c in columns) + "|",
-    ]
-    lines += [
-        "| " + " | ".join(cell(c.text(row.get(c.key))) for c in columns) + " |" for row in rows
-    ]
-    return "\n".join(lines)
 
 
 def print_listing(
@@ -128,23 +97,37 @@ def print_listing(
 
 
 def wide(console: Console) -> Console:
-    """The console, or on a pipe or file a wide one, so that long rows are not wrapped."""
-    return (
-        console if console.is_terminal else type(console)(file=sys.stdout, width=WIDE)
-    )  # keeps its class
+    """The console, or on a pipe or file one as wide as $COLUMNS says (else WIDE, so that
+    long rows are not wrapped)."""
+    if console.is_terminal:
+        return console
+    columns = os.environ.get("COLUMNS", "")
+    width = int(columns) if columns.isdigit() and int(columns) > 0 else WIDE
+    return type(console)(file=sys.stdout, width=width)  # keeps its class
 
 
 # --- the listings -------------------------------------------------------------------------
 
-STUDY_COLUMNS = [
+STUDY_COLUMNS = [  # fits 80 columns; `show` has the rest, CSV and JSON every field
     Column("name", "study", left=True),
     Column("state", "state", left=True),
     Column("rounds", "rounds"),
-    *[Column(s, s, maybe(str)) for s in queries.STATES],
+    Column("trials", "trials", left=True),
     Column("best", "best val acc", acc),
     Column("test_accuracy", "test acc", acc),
-    Column("started", "started", _when),
-    Column("last_changed", "last changed", _when),
+    Column("last_changed", "last changed", lambda moment: when(moment)[:16]),
+]
+STUDY_CSV_COLUMNS = [
+    Column("name", ""),
+    Column("state", ""),
+    Column("rounds_done", ""),
+    Column("rounds_planned", ""),
+    *[Column(s, "") for s in queries.STATES],
+    Column("retried", ""),
+    Column("best", ""),
+    Column("test_accuracy", ""),
+    Column("started", ""),
+    Column("last_changed", ""),
 ]
 
 
@@ -157,6 +140,7 @@ def study_rows(overviews: list[StudyOverview]) -> list[dict[str, Any]]:
             "rounds_done": o.rounds_done,
             "rounds_planned": o.rounds_planned,
             **o.trials,
+            "retried": o.retried,
             "best": o.best,
             "test_accuracy": o.test_accuracy,
             "started": o.started,
@@ -175,12 +159,19 @@ def print_studies(console: Console, overviews: list[StudyOverview], output_forma
         }
         for row, o in zip(rows, overviews, strict=True)
     ]
-    csv_columns = [c for c in STUDY_COLUMNS if c.key != "rounds"]
-    csv_columns[2:2] = [Column("rounds_done", ""), Column("rounds_planned", "")]
-    print_listing(console, "Studies", STUDY_COLUMNS, rows, output_format, payload, csv_columns)
+    if output_format == "table":
+        rows = [
+            {**row, "trials": trial_counts(o.trials, o.retried)}
+            for row, o in zip(rows, overviews, strict=True)
+        ]
+    print_listing(
+        console, "Studies", STUDY_COLUMNS, rows, output_format, payload, STUDY_CSV_COLUMNS
+    )
 
 
-def trial_columns(param_names: list[str]) -> list[Column]:
+def trial_columns(param_names: list[str], reasons: bool = True) -> list[Column]:
+    """The columns of `trials`: one per name (a searched `epochs` is not `epochs run`); the
+    reason a trial failed only where `reasons` (some row has one)."""
     return [
         Column("number", "trial"),
         Column("round", "round", maybe(str)),
@@ -188,8 +179,9 @@ def trial_columns(param_names: list[str]) -> list[Column]:
         *[Column(name, label(name), maybe(fmt_value)) for name in param_names],
         Column("val_accuracy", "val acc", acc),
         Column("train_accuracy", "train acc", acc),
-        Column("epochs_run", "epochs", maybe(str)),
+        Column("epochs_run", "epochs run", maybe(str)),
         Column("seconds", "seconds", maybe(lambda s: f"{s:.2f}")),
+        *([Column("reason", "why", maybe(str), left=True)] if reasons else []),
     ]
 
 
@@ -201,13 +193,15 @@ def flat(row: dict[str, Any]) -> dict[str, Any]:
 def print_trials(
     console: Console, data: queries.StudyData, rows: list[dict[str, Any]], output_format: str
 ) -> None:
+    reasons = any(r["reason"] for r in rows)
     print_listing(
         console,
         f"Trials of {data.name!r}",
-        trial_columns(data.param_names),
+        trial_columns(data.param_names, reasons),
         [flat(r) for r in rows],
         output_format,
         payload=rows,
+        csv_columns=trial_columns(data.param_names),
     )
 
 

@@ -23,7 +23,9 @@ class StudyOverview:
     state: str  # complete, running or interrupted
     rounds_done: int
     rounds_planned: int | None
-    trials: dict[str, int]  # by STATES; a diverged trial counts only as diverged
+    trials: dict[str, int]  # by STATES; a diverged trial counts only as diverged, and a
+    # retried attempt (interrupted or abandoned, its place run again) not as failed
+    retried: int
     best: float | None
     test_accuracy: float | None
     started: datetime | None
@@ -55,7 +57,8 @@ def overview(storage: RDBStorage) -> list[StudyOverview]:
                 state=_study_state(attrs, found.counts[sid], alive),
                 rounds_done=sum(r.done for r in read_rounds(attrs)),
                 rounds_planned=spec["rounds"] if spec else None,
-                trials={s: found.counts[sid].get(s, 0) for s in STATES},
+                trials=_counts(found.counts[sid], retried := found.retried.get(sid, 0)),
+                retried=retried,
                 best=found.best.get(sid),
                 test_accuracy=(attrs.get(TEST_KEY) or {}).get("test_accuracy"),
                 started=started,
@@ -73,3 +76,14 @@ def _study_state(attrs: dict[str, Any], counts: dict[str, int], alive: bool) -> 
     if SPEC_KEY not in attrs and not counts.get("running") and not counts.get("waiting"):
         return "complete"
     return "interrupted"
+
+
+def _counts(counts: dict[str, int], retried: int) -> dict[str, int]:
+    by_state = {s: counts.get(s, 0) for s in STATES}
+    by_state["failed"] -= retried
+    return by_state
+
+
+def study_overview(storage: RDBStorage, name: str) -> StudyOverview:
+    """The overview of the study `name` (which exists)."""
+    return next(o for o in overview(storage) if o.name == name)

@@ -15,19 +15,17 @@ from typing import Any
 from optuna.storages import RDBStorage
 from optuna.trial import FrozenTrial, TrialState
 
-from hpsearch.errors import HpsearchError, UsageError
+from hpsearch.errors import HpsearchError
 from hpsearch.store.engines import open_storage
 from hpsearch.store.reads import STATE_NAMES, read_trials
 from hpsearch.store.records import (
     COMPLETE_KEY,
     CURVE_KEYS,
     FINISHED,
-    FIXED_PARAMS_KEY,
     SPEC_KEY,
     TEST_KEY,
     RoundRecord,
     is_diverged,
-    place,
     ranked,
     read_rounds,
     score,
@@ -43,19 +41,9 @@ from hpsearch.store.top import top_listed_ids, top_trial_ids
 from hpsearch.study.spec import StudySpec
 
 STATES = ("complete", "pruned", "failed", "diverged", "running", "waiting")
-TRIAL_COLUMNS = (
-    "number",
-    "round",
-    "state",
-    "val_accuracy",
-    "train_accuracy",
-    "epochs_run",
-    "seconds",
-)
-BEST_FIRST = {"val_accuracy", "train_accuracy"}
 # The trial attributes each view needs (reading fewer is faster on big studies).
 RANK_ATTRS = ("round", "index", "diverged", "seed")
-ROW_ATTRS = (*RANK_ATTRS, "train_accuracy", "epochs_run", "seconds")
+ROW_ATTRS = (*RANK_ATTRS, "train_accuracy", "epochs_run", "seconds", "fail_reason", "error")
 
 
 @dataclass
@@ -161,68 +149,6 @@ def trial_state(trial: FrozenTrial) -> str:
     if trial.state in FINISHED and is_diverged(trial):
         return "diverged"
     return STATE_NAMES.get(trial.state, trial.state.name.lower())
-
-
-def trial_row(trial: FrozenTrial, param_names: list[str]) -> dict[str, Any]:
-    """One line of `hpsearch trials`: parameters (a waiting trial's enqueued ones), round,
-    state, final accuracies, cost."""
-    train = trial.user_attrs.get("train_accuracy") or []
-    value = trial.value if trial.state in FINISHED else None
-    params = trial.params or trial.system_attrs.get(FIXED_PARAMS_KEY, {})
-    return {
-        "number": trial.number,
-        "round": trial.user_attrs.get("round"),
-        "state": trial_state(trial),
-        "params": {name: params.get(name) for name in param_names},
-        "val_accuracy": value,
-        "train_accuracy": train[-1] if train else None,
-        "epochs_run": trial.user_attrs.get("epochs_run"),
-        "seconds": trial.user_attrs.get("seconds"),
-    }
-
-
-def select_trials(
-    data: StudyData,
-    *,
-    top: int | None = None,
-    round_number: int | None = None,
-    state: str | None = None,
-    sort: str | None = None,
-    reverse: bool = False,
-) -> list[dict[str, Any]]:
-    """Rows of `hpsearch trials`, filtered, sorted (accuracies best first) and cut to `top`.
-
-    `top` alone ranks by validation accuracy; other columns sort ascending.
-    """
-    if state is not None and state not in STATES:
-        raise UsageError(f"unknown trial state {state!r}; choose from {', '.join(STATES)}")
-    names = data.param_names
-    sort = sort or ("val_accuracy" if top is not None else "number")
-    if sort not in (*TRIAL_COLUMNS, *names):
-        raise UsageError(
-            f"cannot sort by {sort!r}; choose from {', '.join((*TRIAL_COLUMNS, *names))}"
-        )
-    places = {t.number: place(t) for t in data.trials}
-    rows = [trial_row(t, names) for t in data.trials]
-    rows = [
-        r
-        for r in rows
-        if (round_number is None or r["round"] == round_number)
-        and (state is None or r["state"] == state)
-    ]
-    descending = (sort in BEST_FIRST) != reverse
-
-    def key(row: dict[str, Any]) -> tuple[bool, Any, tuple[float, ...]]:
-        value = row["params"][sort] if sort in names else row[sort]
-        missing = value is None
-        if missing:
-            value = 0
-        # ties by place (round, index), the earliest first either way, as `ranked` breaks them
-        tie = places[row["number"]]
-        return (missing != descending, value, tuple(-x for x in tie) if descending else tie)
-
-    rows.sort(key=key, reverse=descending)
-    return rows if top is None else rows[:top]
 
 
 def best_trial(data: StudyData) -> FrozenTrial:

@@ -17,9 +17,10 @@ from hpsearch.store.records import SPEC_KEY, ranked
 from hpsearch.study.toml import spec_toml
 from hpsearch.view import grid, pages, queries
 from hpsearch.view.documents import show_payload, write_text
-from hpsearch.view.listings import markdown_table, round_columns, round_rows, study_rows, to_json
-from hpsearch.view.overview import overview
-from hpsearch.view.text import acc, book_line, safe_name, test_line
+from hpsearch.view.listings import round_columns, round_rows, study_rows, to_json
+from hpsearch.view.overview import study_overview
+from hpsearch.view.tables import markdown_table
+from hpsearch.view.text import acc, book_line, safe_name, test_line, trial_counts
 
 
 def write_report(storage: RDBStorage, name: str | None, folder: Path) -> list[Path]:
@@ -42,9 +43,9 @@ def write_report(storage: RDBStorage, name: str | None, folder: Path) -> list[Pa
             continue
         plots[kind] = path.name
         written.append(path)
-    found = next(o for o in overview(storage) if o.name == data.name)
+    found = study_overview(storage, data.name)
     summary = {
-        **show_payload(data, 20),
+        **show_payload(data, 20, found),
         "overview": study_rows([found])[0],
         "plots": plots,
         "skipped_plots": skipped,
@@ -73,12 +74,12 @@ def report_into(url: str, name: str, parent: Path) -> list[Path]:
 
 def summary_markdown(data: queries.StudyData, summary: dict[str, Any]) -> str:
     overview = summary["overview"]
-    counts = ", ".join(f"{overview[s]} {s}" for s in queries.STATES if overview[s])
+    counts = trial_counts({s: overview[s] for s in queries.STATES}, overview.get("retried", 0))
     lines = [
         f"# Study {_md_code(data.name)}",
         "",
         f"State: **{overview['state']}**; rounds {overview['rounds']}; trials: "
-        f"{counts or 'none'}; best validation accuracy {acc(overview['best'])}; "
+        f"{counts}; best validation accuracy {acc(overview['best'])}; "
         f"test accuracy {acc(overview['test_accuracy'])}.",
         "",
         test_line(data.test),

@@ -12,7 +12,8 @@ from typing import Any
 
 from optuna.trial import FrozenTrial
 
-from hpsearch.store.records import RoundRecord, is_diverged, score
+from hpsearch.store.reads import STATE_NAMES
+from hpsearch.store.records import FINISHED, RoundRecord, is_diverged, score
 from hpsearch.study.space import Range
 from hpsearch.study.spec import StudySpec
 
@@ -62,11 +63,17 @@ def range_text(record: RoundRecord, name: str) -> str:
     return fmt_range(record.ranges[name]) + edge
 
 
+def round_name(number: int, rounds: int) -> str:
+    """'round 0 (1 of 4)': rounds are numbered from 0 wherever people read them, as they are
+    stored and in every table, plot, JSON document and `--round`."""
+    return f"round {number} ({number + 1} of {rounds})"
+
+
 def round_line(record: RoundRecord, spec: StudySpec) -> str:
     """One plain line per finished round, for logs and non-interactive runs."""
     ranges = ", ".join(f"{p.name} {fmt_range(record.ranges[p.name])}" for p in spec.params)
     return (
-        f"round {record.number + 1}/{spec.rounds}: {len(record.trial_numbers)} trials"
+        f"{round_name(record.number, spec.rounds)}: {len(record.trial_numbers)} trials"
         + (f" of {record.epochs} epochs ({record.pruned} pruned)" if record.epochs else "")
         + ", "
         f"best {acc(record.best)}, median {acc(record.median)} | {ranges}"
@@ -89,8 +96,10 @@ def trial_json(trial: FrozenTrial) -> dict[str, Any]:
     return {
         "number": trial.number,
         "round": trial.user_attrs.get("round"),
-        "state": "DIVERGED" if is_diverged(trial) else trial.state.name,
-        "value": value if value is None or math.isfinite(value) else None,
+        "state": "diverged"
+        if trial.state in FINISHED and is_diverged(trial)
+        else STATE_NAMES.get(trial.state, trial.state.name.lower()),
+        "val_accuracy": value if value is None or math.isfinite(value) else None,
         "params": dict(trial.params),
     }
 
@@ -104,3 +113,11 @@ def safe_name(name: str) -> str:
 def count(value: object) -> str:
     """A count that may be unknown (a round planned before it was recorded): '-'."""
     return "-" if value is None else str(value)
+
+
+def trial_counts(counts: dict[str, int], retried: int = 0) -> str:
+    """'24 complete, 1 pruned, 2 retried': the trials by state, only the states there are; a
+    retried attempt (interrupted or abandoned, then run again) is not a failed trial."""
+    parts = [f"{n} {state}" for state, n in counts.items() if n]
+    parts += [f"{retried} retried"] if retried else []
+    return ", ".join(parts) or "none"

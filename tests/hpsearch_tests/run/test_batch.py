@@ -37,7 +37,7 @@ def test_a_batch_from_a_cron_like_environment(tmp_path: Path) -> None:
         assert line["complete"] and line["exit_code"] == 0
         assert line["finished_trials"] == line["planned_trials"] == 6
         study = optuna.load_study(study_name=line["study"], storage=url)
-        assert line["best"][0]["value"] == study.best_value
+        assert line["best"][0]["val_accuracy"] == study.best_value
     assert "\x1b" not in result.stderr, "no terminal escape codes without a terminal"
 
     reports = tmp_path / "www"
@@ -81,7 +81,7 @@ def test_non_interactive_output_is_one_line_per_round_and_quiet_is_silent(tmp_pa
     result = hpsearch("run", str(path), "--storage", url, "--jobs", "1")
     assert result.returncode == 0
     rounds = [line for line in result.stderr.splitlines() if line.startswith("round ")]
-    assert [line.split(":")[0] for line in rounds] == ["round 1/2", "round 2/2"]
+    assert [line.split(":")[0] for line in rounds] == ["round 0 (1 of 2)", "round 1 (2 of 2)"]
     assert "\x1b" not in result.stderr + result.stdout
     assert "Best-1 (val acc" in result.stdout
     quiet = hpsearch("run", str(path), "--storage", url, "--quiet")

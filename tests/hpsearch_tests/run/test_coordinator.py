@@ -150,7 +150,7 @@ def test_cli_run_prints_the_ranking_and_json(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     assert summary["study"] == "tiny" and summary["complete"] is True
-    assert len(summary["rounds"]) == 2 and summary["best"][0]["value"] > 0
+    assert len(summary["rounds"]) == 2 and summary["best"][0]["val_accuracy"] > 0
     process = subprocess.run(
         [sys.executable, "-m", "hpsearch", "run", str(path), "--storage", url],
         capture_output=True,

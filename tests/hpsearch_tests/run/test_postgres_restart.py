@@ -91,7 +91,7 @@ def test_two_server_restarts_under_a_coordinator_and_a_worker_lose_nothing(
     run_study(load_study_file(path), reference_url, jobs=1)
     commands = {
         "run": ["run", str(path), "--jobs", "1", "--quiet"],
-        "worker": ["worker", "--study", "tiny"],
+        "worker": ["worker", "--study", "tiny", "--wait"],
     }
     logs = {name: tmp_path / f"{name}.err" for name in commands}
     started = [

@@ -46,7 +46,9 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> dict:
 
 
 def coordinator_and_workers(path: Path, url: str, workers: int, jobs: int) -> None:
-    extra = [hpsearch("worker", "--storage", url, "--study", "tiny") for _ in range(workers)]
+    extra = [
+        hpsearch("worker", "--storage", url, "--study", "tiny", "--wait") for _ in range(workers)
+    ]
     run = hpsearch("run", str(path), "--storage", url, "--jobs", str(jobs), "--quiet")
     _, err = run.communicate(timeout=300)
     assert run.returncode == 0, err
@@ -143,7 +145,7 @@ def test_a_worker_killed_mid_trial_is_detected_and_its_trial_rerun(tmp_path: Pat
     path = write_tiny_study(tmp_path, epochs=300, trials=3)  # trials long enough to hit
     url = f"sqlite:///{tmp_path / 'kill.db'}"
     run = hpsearch("run", str(path), "--storage", url, "--jobs", "0", "--quiet")
-    victim = hpsearch("worker", "--storage", url, "--study", "tiny")
+    victim = hpsearch("worker", "--storage", url, "--study", "tiny", "--wait")
     wait_for(
         lambda: any(
             t.system_attrs["hpsearch:worker"]["pid"] == victim.pid for t in running_trials(url)

@@ -11,7 +11,8 @@ from hpsearch.run.worker import open_worker_storage
 from hpsearch.store import slices, top
 from hpsearch.store.reads import read_trials
 from hpsearch.store.records import ranked
-from hpsearch.view.queries import StudyData, select_trials
+from hpsearch.view.queries import StudyData
+from hpsearch.view.selection import select_trials
 
 LR = FloatDistribution(1e-4, 1e-1, log=True)
 
