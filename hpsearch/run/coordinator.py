@@ -22,7 +22,7 @@ from optuna.trial import FrozenTrial
 from threadpoolctl import threadpool_limits
 
 import trainer
-from hpsearch.errors import HpsearchError, UsageError
+from hpsearch.errors import HpsearchError, StudyFileError
 from hpsearch.run.events import Observer, Progress, RunSummary
 from hpsearch.run.lock import coordinator_lock
 from hpsearch.run.outcomes import check_round_outcome
@@ -57,12 +57,20 @@ from hpsearch.study.spec import StudySpec
 from hpsearch.timing import POLL_S
 
 
-def check_data(spec: StudySpec) -> trainer.Split:
-    """Load the study's split once here, so bad data is one error, not a crash per worker."""
+def check_data(spec: StudySpec, where: str | None = None) -> trainer.Split:
+    """Load the study's split once here, so bad data is one error, not a crash per worker.
+
+    The error names `where` (the study file; default the study) and the `[data]` field at
+    fault. Data that cannot be downloaded now is exit 1 (the file is fine; the same command
+    works with the network or the files in place), any other problem the file's (exit 2).
+    """
     try:
         return load_split(spec)
     except trainer.DatasetError as error:
-        raise UsageError(f"study {spec.name!r}: data.dataset {spec.dataset!r}: {error}") from None
+        place = where or f"study {spec.name!r}"
+        if isinstance(error, trainer.DatasetUnavailable):
+            raise HpsearchError(f"{place}: data.dataset: {error}") from None
+        raise StudyFileError(place, f"data.{error.field_name}", str(error)) from None
 
 
 def run_study(
