@@ -14,6 +14,7 @@ from hpsearch.errors import StudyFileError
 from hpsearch.study.choices import check_choices
 from hpsearch.study.efficiency import EFFICIENCY_FIELDS, parse_efficiency
 from hpsearch.study.grid import GRID_FIELDS, parse_grid
+from hpsearch.study.portable import check_name, check_strings
 from hpsearch.study.settings import check_types, dataset_field
 from hpsearch.study.spec import Narrowing, ParamSpec, StudySpec
 from trainer import ConfigError, TrainConfig
@@ -50,6 +51,7 @@ def parse_study(document: dict[str, Any], where: str) -> StudySpec:
     """Validate a parsed study document (see `load_study_file`)."""
     if not document:
         raise StudyFileError(where, None, "is empty; see studies/quick.toml for an example")
+    check_strings(document, where)
     _unknown(document, TOP_LEVEL, where, "")
     data = _table(document, "data", where)
     train = _table(document, "train", where)
@@ -70,6 +72,7 @@ def parse_study(document: dict[str, Any], where: str) -> StudySpec:
     name = _get(document, "name", str, where, "")
     if not name.strip():
         raise StudyFileError(where, "name", "must not be empty")
+    check_name(name, where)
     grid = parse_grid(search, train, where)  # {} or a grid study's params, trials, repeats
     table = _table(search, "params", where, "search.params")
     params = grid["params"] if grid else _params(table, train, where)
