@@ -14,7 +14,7 @@ import itertools
 import math
 from typing import Any
 
-from hpsearch.errors import StudyFileError
+from hpsearch.errors import StudyFileError, did_you_mean
 from hpsearch.study.spec import ParamSpec, StudySpec
 from trainer import ConfigError, TrainConfig
 
@@ -91,7 +91,9 @@ def _grid_param(
 ) -> ParamSpec:
     field = field or f"search.grid.{name}"
     if name not in TrainConfig.field_names() or name == "seed":
-        raise StudyFileError(where, field, "not a trainer setting; see [train] fields")
+        known = set(TrainConfig.field_names()) - {"seed"}
+        hint = did_you_mean(name, known) or "; see [train] fields"
+        raise StudyFileError(where, field, f"not a trainer setting{hint}")
     if name in train:
         raise StudyFileError(where, field, "is also fixed in [train]; remove one of them")
     if not isinstance(values, list) or not values:

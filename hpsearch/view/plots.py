@@ -14,7 +14,7 @@ from typing import Any
 
 import optuna
 
-from hpsearch.errors import HpsearchError, UsageError
+from hpsearch.errors import HpsearchError, UsageError, unknown_choice
 from hpsearch.store.records import FINISHED, ranked
 from hpsearch.store.studies import pick_study
 from hpsearch.view import figures
@@ -47,7 +47,7 @@ def figure_size(kind: str) -> tuple[int, int]:
 
 def check_kind(kind: str) -> str:
     if kind not in ALL_KINDS:
-        raise UsageError(f"unknown plot kind {kind!r}; choose from {', '.join(ALL_KINDS)}")
+        raise UsageError(unknown_choice("plot kind", kind, ALL_KINDS))
     return kind
 
 
