@@ -59,7 +59,14 @@ def plan_round(
             for t in trials
         ]
         streaks = _streaks(records, round_number)
-        decision = narrow(spec.params, previous.ranges, outcomes, spec.narrowing, streaks)
+        decision = narrow(
+            spec.params,
+            previous.ranges,
+            outcomes,
+            spec.narrowing,
+            streaks,
+            lowered=spec.lower_when_diverged,
+        )
         fault_point("narrow")
         record = RoundRecord(
             round_number,

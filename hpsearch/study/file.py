@@ -5,6 +5,7 @@ Every error names the file, the field and the fix, in one line (`StudyFileError`
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import tomllib
 from pathlib import Path
@@ -12,6 +13,7 @@ from typing import Any
 
 from hpsearch.errors import StudyFileError, did_you_mean
 from hpsearch.study import fields
+from hpsearch.study.across import check_min_top, lowered_params
 from hpsearch.study.choices import check_choices
 from hpsearch.study.efficiency import EFFICIENCY_FIELDS, parse_efficiency
 from hpsearch.study.fields import MAX_TRIALS
@@ -24,6 +26,7 @@ from trainer import ConfigError, TrainConfig
 TOP_LEVEL = {"name", "seed", "data", "train", "search"}
 DATA_FIELDS = {"dataset", "n_samples", "val_fraction", "test_fraction", "data_dir"}
 SEARCH_NARROWING = {"rounds", "trials_per_round", "top_fraction", "min_top", "margin"}
+SEARCH_NARROWING |= {"lower_when_diverged"}
 SEARCH_FIELDS = SEARCH_NARROWING | {"retries", "params", *GRID_FIELDS} | EFFICIENCY_FIELDS
 PARAM_FIELDS = {"type", "low", "high", "log", "choices", "limits"}
 TRAIN_FIELDS = set(TrainConfig.field_names()) - {"seed"}
@@ -114,6 +117,10 @@ def parse_study(document: dict[str, Any], where: str) -> StudySpec:
             "search.trials_per_round",
             f"rounds × trials_per_round is {spec.total_trials}; keep it at most {MAX_TRIALS}",
         )
+    check_min_top(spec, search, where)
+    lowered = lowered_params(search, spec, where)
+    if lowered != spec.lower_when_diverged:
+        spec = dataclasses.replace(spec, lower_when_diverged=lowered)
     check_types(train, params, where)
     _check_train_config(spec, where)
     return spec
@@ -148,7 +155,8 @@ def _params(table: dict[str, Any], train: dict[str, Any], where: str) -> tuple[P
         raise StudyFileError(
             where,
             "search.params",
-            "no parameters to search; add e.g. [search.params.lr] with low, high and log = true",
+            "no parameters to search; add e.g. [search.params.lr] with low, high and log = "
+            "true, or to re-evaluate the [train] settings alone, give search.repeats = N",
         )
     params = []
     for name, body in table.items():

@@ -56,7 +56,13 @@ class Pruning:
 
 # Fields added after the first stored studies: left out of the stored dict while they hold
 # their defaults, so a study stored before them still matches its unchanged file.
-_OPTIONAL = {"round_epochs": (), "round_trials": (), "sampler": "random", "pruning": None}
+_OPTIONAL: dict[str, Any] = {
+    "round_epochs": (),
+    "round_trials": (),
+    "sampler": "random",
+    "pruning": None,
+    "lower_when_diverged": ("lr",),
+}
 
 
 @dataclass(frozen=True)
@@ -81,6 +87,7 @@ class StudySpec:
     grid: bool = False  # every combination of the params' choices (hpsearch.study.grid)
     repeats: int = 1  # training seeds per grid point
     points: tuple[dict[str, Any], ...] = ()  # settings that go together, one grid axis
+    lower_when_diverged: tuple[str, ...] = ("lr",)  # moved down when every trial diverged
 
     @property
     def total_trials(self) -> int:
@@ -122,8 +129,9 @@ class StudySpec:
             )
             for p in fields["params"]
         )
-        for key in ("round_epochs", "round_trials"):
-            fields[key] = tuple(fields.get(key, ()))
+        for key in ("round_epochs", "round_trials", "lower_when_diverged"):
+            if key in fields:
+                fields[key] = tuple(fields[key])
         if fields.get("pruning"):
             fields["pruning"] = Pruning(
                 **{**fields["pruning"], "epochs": tuple(fields["pruning"]["epochs"])}

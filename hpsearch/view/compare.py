@@ -43,6 +43,8 @@ def resolve(data: StudyData, options: CompareOptions) -> CompareOptions:
     (by) and its second grid axis (facet; a `[[search.points]]` key is none)."""
     names = data.param_names
     grid = data.spec is not None and data.spec.grid
+    if not names:
+        raise NotDrawable(f"study {data.name!r} searches no parameter: nothing to compare")
     by = options.by or (names[0] if grid else None)
     zipped = set(data.spec.points[0]) if grid and data.spec and data.spec.points else set()
     axes = [n for n in names if n not in zipped]  # a [[search.points]] key is no grid axis

@@ -49,7 +49,7 @@ def book_line(rank: int, trial: FrozenTrial) -> str:
     """'Best-1 (val acc 0.83) | lr 9.2e-03, weight decay 3.9e-07', the book's 6.5 printout."""
     params = ", ".join(f"{label(k)} {_book_value(v)}" for k, v in trial.params.items())
     accuracy = "diverged" if is_diverged(trial) else f"val acc {score(trial) or 0.0:.2f}"
-    return f"Best-{rank} ({accuracy}) | {params}"
+    return f"Best-{rank} ({accuracy})" + (f" | {params}" if params else "")
 
 
 def _book_value(value: Any) -> str:
