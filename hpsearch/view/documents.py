@@ -112,9 +112,15 @@ def export_format(output_format: str | None, output: Path | None) -> str:
     """json or csv: as asked, else by the output file's suffix, else json; and a usable path."""
     if output is not None and not output.parent.is_dir():
         raise UsageError(f"{output}: the folder {output.parent} does not exist; create it first")
-    if output_format is None:
-        return "csv" if output is not None and output.suffix.lower() == ".csv" else "json"
-    return check_format(output_format, ("json", "csv"))
+    if output_format is None and output is not None:
+        suffix = output.suffix.lower()
+        if suffix not in (".json", ".csv"):
+            raise UsageError(
+                f"{output}: unknown export type {output.suffix or '(none)'!r}; end the file "
+                "name with .json or .csv, or give --format json or csv"
+            )
+        return suffix[1:]
+    return check_format(output_format or "json", ("json", "csv"))
 
 
 def write_output(text: str, output: Path | None) -> None:
