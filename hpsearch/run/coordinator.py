@@ -165,7 +165,7 @@ class _Coordinator:
         trials = self.last_round  # the settled round, as `follow` last read it
         check_round_outcome(spec.name, round_number, trials)
         record.done = True
-        write_round(study, summarize(record, trials))
+        write_round(study, summarize(record, trials, spec.maximize))
         self.observer.round_finished(record, spec)
 
     def finished_round(self, round_number: int) -> list[FrozenTrial]:
@@ -183,7 +183,7 @@ class _Coordinator:
             trials, settled = with_retries(lambda: self.check(record, params), "follow the round")
             finished = finished_by_index(trials)
             scores = [s for s in (score(t) for t in finished.values()) if s is not None]
-            best = max(scores) if scores else None
+            best = (max(scores) if self.spec.maximize else min(scores)) if scores else None
             total, rounds = self.spec.trials_in(record.number), self.spec.rounds
             self.observer.progress(Progress(record.number, rounds, len(finished), total, best))
             if record.number == 1 and finished:
@@ -221,7 +221,7 @@ def _score_test(
 
     Returns False if `stop` ended the training first (nothing is stored then).
     """
-    best = read_trial_ids(storage, study_id, top_trial_ids(storage, study_id, 1))
+    best = read_trial_ids(storage, study_id, top_trial_ids(storage, study_id, 1, spec.maximize))
     stored = study.user_attrs.get(TEST_KEY)
     if stored is not None and stored["trial"] == (best[0].number if best else None):
         return True  # scored already; a top-up that found a better trial scores that one
@@ -274,7 +274,7 @@ def _summary(
         finished=finished_places(storage, study_id),
         planned=spec.total_trials,
         rounds=read_rounds(study.user_attrs),
-        top=read_trial_ids(storage, study_id, top_trial_ids(storage, study_id, 20)),
+        top=read_trial_ids(storage, study_id, top_trial_ids(storage, study_id, 20, spec.maximize)),
         test=study.user_attrs.get(TEST_KEY, {}),
         seconds=seconds,
         spec=spec,

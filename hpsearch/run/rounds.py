@@ -20,6 +20,7 @@ from hpsearch.store.records import (
     FIXED_PARAMS_KEY,
     RoundRecord,
     finished_by_index,
+    goodness,
     round_trials,
     score,
 )
@@ -55,7 +56,13 @@ def plan_round(
         previous = records[round_number - 1]
         trials = finished_by_index(previous_trials).values()
         outcomes = [
-            Outcome(t.number, t.params, score(t), int(t.user_attrs["index"]), pruned(t))
+            Outcome(
+                t.number,
+                t.params,
+                goodness(t, spec.maximize),
+                int(t.user_attrs["index"]),
+                pruned(t),
+            )
             for t in trials
         ]
         streaks = _streaks(records, round_number)

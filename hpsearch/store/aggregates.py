@@ -27,7 +27,7 @@ class Aggregates:
     and the age in seconds of the freshest heartbeat of a RUNNING trial."""
 
     counts: defaultdict[int, dict[str, int]]
-    best: dict[int, float]
+    best: dict[int, tuple[float, float]]  # (highest, lowest)
     times: dict[int, tuple[datetime | None, datetime | None]]
     heartbeat_age: dict[int, float]
 
@@ -62,9 +62,11 @@ def _state_counts(connection: sa.Connection) -> defaultdict[int, dict[str, int]]
     return result
 
 
-def _best_values(connection: sa.Connection) -> dict[int, float]:
+def _best_values(connection: sa.Connection) -> dict[int, tuple[float, float]]:
+    """Per study id: the highest and the lowest finite value of a trial that did not diverge
+    (the best of a maximised and of a minimised objective)."""
     rows = connection.execute(
-        sa.select(TRIALS.c.study_id, sa.func.max(VALUES.c.value))
+        sa.select(TRIALS.c.study_id, sa.func.max(VALUES.c.value), sa.func.min(VALUES.c.value))
         .join(VALUES, VALUES.c.trial_id == TRIALS.c.trial_id)
         .where(
             TRIALS.c.state.in_(FINISHED),
@@ -74,7 +76,7 @@ def _best_values(connection: sa.Connection) -> dict[int, float]:
         )
         .group_by(TRIALS.c.study_id)
     )
-    return {study_id: value for study_id, value in rows if value is not None}
+    return {sid: (high, low) for sid, high, low in rows if high is not None}
 
 
 def _times(connection: sa.Connection) -> dict[int, tuple[datetime | None, datetime | None]]:

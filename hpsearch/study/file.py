@@ -11,7 +11,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from hpsearch.errors import StudyFileError, did_you_mean
+from hpsearch.errors import StudyFileError, did_you_mean, unknown_choice
 from hpsearch.study import fields
 from hpsearch.study.across import check_min_top, lowered_params
 from hpsearch.study.choices import check_choices
@@ -20,13 +20,13 @@ from hpsearch.study.fields import MAX_TRIALS
 from hpsearch.study.grid import GRID_FIELDS, parse_grid
 from hpsearch.study.portable import check_name, check_strings
 from hpsearch.study.settings import check_types, dataset_field
-from hpsearch.study.spec import Narrowing, ParamSpec, StudySpec
+from hpsearch.study.spec import OBJECTIVES, Narrowing, ParamSpec, StudySpec
 from trainer import ConfigError, TrainConfig
 
 TOP_LEVEL = {"name", "seed", "data", "train", "search"}
 DATA_FIELDS = {"dataset", "n_samples", "val_fraction", "test_fraction", "data_dir"}
 SEARCH_NARROWING = {"rounds", "trials_per_round", "top_fraction", "min_top", "margin"}
-SEARCH_NARROWING |= {"lower_when_diverged"}
+SEARCH_NARROWING |= {"lower_when_diverged", "objective"}
 SEARCH_FIELDS = SEARCH_NARROWING | {"retries", "params", *GRID_FIELDS} | EFFICIENCY_FIELDS
 PARAM_FIELDS = {"type", "low", "high", "log", "choices", "limits"}
 TRAIN_FIELDS = set(TrainConfig.field_names()) - {"seed"}
@@ -119,8 +119,12 @@ def parse_study(document: dict[str, Any], where: str) -> StudySpec:
         )
     check_min_top(spec, search, where)
     lowered = lowered_params(search, spec, where)
-    if lowered != spec.lower_when_diverged:
-        spec = dataclasses.replace(spec, lower_when_diverged=lowered)
+    objective = fields.get(search, "objective", str, where, "search.", default="val_accuracy")
+    if objective not in OBJECTIVES:
+        raise StudyFileError(
+            where, "search.objective", unknown_choice("objective", objective, OBJECTIVES)
+        )
+    spec = dataclasses.replace(spec, lower_when_diverged=lowered, objective=objective)
     check_types(train, params, where)
     _check_train_config(spec, where)
     return spec

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from trainer import TrainConfig
 
@@ -62,7 +62,10 @@ _OPTIONAL: dict[str, Any] = {
     "sampler": "random",
     "pruning": None,
     "lower_when_diverged": ("lr",),
+    "objective": "val_accuracy",
 }
+# What a study may optimise, and Optuna's direction for it: the final value of that curve.
+OBJECTIVES = {"val_accuracy": "maximize", "val_loss": "minimize"}
 
 
 @dataclass(frozen=True)
@@ -88,6 +91,17 @@ class StudySpec:
     repeats: int = 1  # training seeds per grid point
     points: tuple[dict[str, Any], ...] = ()  # settings that go together, one grid axis
     lower_when_diverged: tuple[str, ...] = ("lr",)  # moved down when every trial diverged
+    objective: str = "val_accuracy"  # or "val_loss": what a trial's value is, and its direction
+
+    @property
+    def direction(self) -> Literal["maximize", "minimize"]:
+        """Optuna's direction of the study's objective."""
+        return "maximize" if self.maximize else "minimize"
+
+    @property
+    def maximize(self) -> bool:
+        """Whether a higher value is better (the objective's Optuna direction)."""
+        return OBJECTIVES[self.objective] == "maximize"
 
     @property
     def total_trials(self) -> int:

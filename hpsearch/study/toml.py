@@ -39,6 +39,7 @@ def spec_toml(spec: dict[str, Any]) -> str:
         "retries": spec["retries"],
         "sampler": spec.get("sampler"),
         "lower_when_diverged": spec.get("lower_when_diverged"),
+        "objective": spec.get("objective"),
     }
     if narrowing.get("min_top") == Narrowing.min_top:
         # Left out at its default: written, a default above a small round's trials is refused

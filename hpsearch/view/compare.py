@@ -17,7 +17,7 @@ from optuna.trial import FrozenTrial
 
 import trainer
 from hpsearch.errors import UsageError
-from hpsearch.store.records import CURVE_KEYS, is_diverged
+from hpsearch.store.records import CURVE_KEYS, is_diverged, val_accuracy_curve
 from hpsearch.view.figures import NotDrawable
 from hpsearch.view.grid import by_point
 from hpsearch.view.queries import StudyData, best_trial
@@ -69,7 +69,7 @@ def stored_curve(trial: FrozenTrial, name: str) -> list[float]:
     """One stored per-epoch curve of a trial (validation accuracy: Optuna's intermediate
     values; the others: user attributes of the same name)."""
     if name == "val_accuracy":
-        return [trial.intermediate_values[s] for s in sorted(trial.intermediate_values)]
+        return val_accuracy_curve(trial)
     return list(trial.user_attrs.get(name) or [])
 
 

@@ -17,12 +17,12 @@ import optuna
 from hpsearch.errors import HpsearchError, UsageError, unknown_choice
 from hpsearch.store.records import FINISHED, ranked
 from hpsearch.store.studies import pick_study
-from hpsearch.view import figures
+from hpsearch.view import figures, history
 from hpsearch.view.figures import NotDrawable
-from hpsearch.view.queries import RANK_ATTRS, StudyData, load_study_data, open_reader
+from hpsearch.view.queries import RANK_ATTRS, StudyData, load_study_data, maximize, open_reader
 from hpsearch.view.text import safe_name
 
-OWN = {"curves": figures.curves, "scatter": figures.scatter, "history": figures.history,
+OWN = {"curves": figures.curves, "scatter": figures.scatter, "history": history.history,
        "ranges": figures.ranges}  # fmt: skip
 OWN_KINDS = tuple(OWN)
 OPTUNA_KINDS = ("importances", "slice", "contour", "intermediate")
@@ -161,10 +161,11 @@ def _in_memory(data: StudyData, kind: str) -> tuple[optuna.Study, str]:
     values: more is a hairball, slow to draw), and the figure's title."""
     trials, title = data.trials, data.name
     if kind == "intermediate" and len(trials) > MAX_CURVES:
-        trials = ranked(trials)[:MAX_CURVES]
+        trials = ranked(trials, maximize(data))[:MAX_CURVES]
         title += f" (the {MAX_CURVES} best of {len(data.trials)} trials)"
     storage = optuna.storages.InMemoryStorage()
-    study = optuna.create_study(storage=storage, study_name=data.name, direction="maximize")
+    direction = data.spec.direction if data.spec else "maximize"
+    study = optuna.create_study(storage=storage, study_name=data.name, direction=direction)
     study.add_trials(trials)
     return study, title
 
