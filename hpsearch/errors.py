@@ -6,6 +6,25 @@ a bug and keeps its traceback (shown with --debug).
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
+
+
+def did_you_mean(word: str, known: Iterable[str]) -> str:
+    """ "; did you mean 'adam'?" for the known name nearest `word` (case first), else ""."""
+    names = [str(name) for name in known]
+    exact = [name for name in names if name.lower() == str(word).lower()]
+    near = exact or difflib.get_close_matches(str(word), names, n=1, cutoff=0.6)
+    return f"; did you mean {near[0]!r}?" if near else ""
+
+
+def unknown_choice(what: str, word: object, known: Iterable[str]) -> str:
+    """ "unknown sampler 'TPE'; did you mean 'tpe'?", or the choices when none is near."""
+    names = list(known)
+    return f"unknown {what} {word!r}" + (
+        did_you_mean(str(word), names) or f"; choose from {', '.join(names)}"
+    )
+
 
 class HpsearchError(Exception):
     """Base: a problem the user can fix, described in one line."""

@@ -4,7 +4,7 @@ It knows nothing of the search: `train(config, split, on_epoch)` is the whole co
 """
 
 from trainer.config import ConfigError, EpochResult, History, TrainConfig
-from trainer.data import DATASETS, Dataset, DatasetError, Split, load_dataset
+from trainer.data import DATASETS, Dataset, DatasetError, DatasetUnavailable, Split, load_dataset
 from trainer.loop import train
 from trainer.networks import hidden_activations
 from trainer.splits import split
@@ -14,6 +14,7 @@ __all__ = [
     "ConfigError",
     "Dataset",
     "DatasetError",
+    "DatasetUnavailable",
     "EpochResult",
     "History",
     "Split",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import math
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -108,7 +109,10 @@ class TrainConfig:
 
 def _check_choice(name: str, value: object, choices: tuple[str, ...]) -> None:
     if value not in choices:
-        raise ConfigError(name, f"unknown value {value!r}; choose one of {', '.join(choices)}")
+        near = [c for c in choices if c.lower() == str(value).lower()]
+        near = near or difflib.get_close_matches(str(value), choices, n=1, cutoff=0.6)
+        hint = f"did you mean {near[0]!r}?" if near else f"choose one of {', '.join(choices)}"
+        raise ConfigError(name, f"unknown value {value!r}; {hint}")
 
 
 def _check_range(

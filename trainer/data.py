@@ -23,14 +23,15 @@ from trainer.idx import (
     IDX_NAMES,
     Arrays,
     DatasetError,
+    DatasetUnavailable,
     find_idx_files,
     read_idx_folder,
     read_package_csv,
     read_path,
 )
 
-__all__ = ["DATASETS", "SOURCES", "Dataset", "DatasetError", "IdxSource", "Split"]
-__all__ += ["default_cache_dir", "load_dataset"]
+__all__ = ["DATASETS", "SOURCES", "Dataset", "DatasetError", "DatasetUnavailable", "IdxSource"]
+__all__ += ["Split", "default_cache_dir", "load_dataset"]
 
 DATASETS = ("mnist-5k", "digits", "mnist", "fashion-mnist")
 
@@ -208,7 +209,7 @@ def _download(cache: Path, name: str, searched: Sequence[Path]) -> Path:
                 if isinstance(exc, ValueError) and "hash" in str(exc)
                 else f"cannot download {url} ({type(exc).__name__}; no network?)"
             )
-            raise DatasetError(
+            raise DatasetUnavailable(
                 f"{name}: {problem}; put {', '.join(missing)} in {where}, or give a "
                 "data_dir holding them"
             ) from exc

@@ -39,7 +39,20 @@ _NPZ_KEYS = (
 
 
 class DatasetError(ValueError):
-    """A data set cannot be found, read or split; the message says what is wrong and the fix."""
+    """A data set cannot be found, read or split; the message says what is wrong and the fix.
+
+    `field_name` is the argument of `split`/`load_dataset` at fault (`n_samples`,
+    `val_fraction`, `test_fraction`; default `dataset`: the data itself).
+    """
+
+    def __init__(self, message: str, field_name: str = "dataset") -> None:
+        super().__init__(message)
+        self.field_name = field_name
+
+
+class DatasetUnavailable(DatasetError):
+    """A named data set could not be downloaded (no network, a mirror down or changed): the
+    request is fine, and the same request may succeed later or with the files put in place."""
 
 
 class Arrays(NamedTuple):

@@ -34,19 +34,23 @@ def split(
         DatasetError: fractions out of (0, 1), more samples than there are, or an empty part.
     """
     if not 0 < val_fraction < 1:
-        raise DatasetError(f"val_fraction must be between 0 and 1; got {val_fraction}")
+        raise DatasetError(
+            f"val_fraction must be between 0 and 1; got {val_fraction}", "val_fraction"
+        )
     x_test, t_test, pool = _test_part(data, test_fraction)
     n = len(pool) if n_samples is None else n_samples
     if not 0 < n <= len(pool):
         raise DatasetError(
             f"n_samples={n_samples} but {data.name} has {len(pool)} examples outside its test "
-            f"part; ask for 1 to {len(pool)}"
+            f"part; ask for 1 to {len(pool)}",
+            "n_samples",
         )
     n_val = math.floor(val_fraction * n + 0.5)  # half up (Python's round sends 2.5 to 2)
     if not 0 < n_val < n:
         raise DatasetError(
             f"n_samples={n} with val_fraction={val_fraction} leaves an empty training or "
-            "validation part; use more samples or a fraction nearer 0.5"
+            "validation part; use more samples or a fraction nearer 0.5",
+            "n_samples",
         )
     rng = np.random.default_rng(seed)
     val, train, _ = _stratified_parts(data.labels[pool], (n_val, n - n_val, len(pool) - n), rng)
@@ -66,7 +70,9 @@ def _test_part(data: Dataset, test_fraction: float) -> tuple[np.ndarray, np.ndar
             np.arange(len(data.labels)),
         )
     if not 0 < test_fraction < 1:
-        raise DatasetError(f"test_fraction must be between 0 and 1; got {test_fraction}")
+        raise DatasetError(
+            f"test_fraction must be between 0 and 1; got {test_fraction}", "test_fraction"
+        )
     n_test = math.floor(test_fraction * len(data.labels) + 0.5)
     if not 0 < n_test < len(data.labels):
         raise DatasetError(f"{data.name}: {len(data.labels)} examples are too few to split")

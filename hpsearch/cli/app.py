@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 import os
 import sys
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import typer
-from typer.core import TyperGroup
+from typer.core import TyperCommand, TyperGroup
 
 from hpsearch.cli.terminal import console
 from hpsearch.errors import HpsearchError
@@ -20,9 +23,53 @@ def error_line(message: str) -> None:
     stderr.print(f"hpsearch: {message}", highlight=False, markup=False, soft_wrap=True)
 
 
+def _untyped_flags(params: list[Any]) -> list[Any]:
+    """Flags take no value: no `<bool>` beside them in --help (typer's rich help prints the
+    type of every option; an empty metavar prints nothing)."""
+    for param in params:
+        if getattr(param, "is_flag", False):
+            param.metavar = ""
+    return params
+
+
+class Command(TyperCommand):
+    """Every command: its flags untyped in --help."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _untyped_flags(super().get_params(ctx))
+
+
+DebugOption = Annotated[bool, typer.Option("--debug", help="Show tracebacks of errors.")]
+
+
+def with_debug(callback: Callable[..., Any]) -> Callable[..., Any]:
+    """`callback` taking `--debug` after the command name too (`hpsearch run x.toml --debug`):
+    the flag lands where the error boundary looks, in the context's object."""
+    signature = inspect.signature(callback, eval_str=True)  # the commands' annotations are text
+    extra = [
+        inspect.Parameter("debug", inspect.Parameter.KEYWORD_ONLY, default=False,
+                          annotation=DebugOption),
+        inspect.Parameter("_ctx", inspect.Parameter.KEYWORD_ONLY, annotation=typer.Context),
+    ]  # fmt: skip
+
+    @functools.wraps(callback)
+    def command(*args: Any, debug: bool = False, _ctx: Any = None, **kwargs: Any) -> Any:
+        if debug and _ctx is not None:
+            _ctx.ensure_object(dict)["debug"] = True
+        return callback(*args, **kwargs)
+
+    parameters = [*signature.parameters.values(), *extra]
+    command.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]
+    command.__annotations__ = {p.name: p.annotation for p in parameters}
+    return command
+
+
 class Commands(TyperGroup):
     """The CLI's one error boundary: an HpsearchError from any command becomes one line on
     stderr and its exit code, unless --debug (kept in the context) asks for the traceback."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _untyped_flags(super().get_params(ctx))
 
     def invoke(self, ctx: Any) -> Any:  # typer's own click.Context
         try:
@@ -78,7 +125,7 @@ def main(
         ),
     ] = False,
 ) -> None:
-    ctx.obj = {"debug": debug}
+    ctx.ensure_object(dict)["debug"] = debug
 
 
 StudyArgument = Annotated[

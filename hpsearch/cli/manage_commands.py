@@ -65,7 +65,7 @@ def check(
 
     for path in study_files:
         spec = load_study_file(path)
-        check_data(spec)
+        check_data(spec, str(path))
         names = ", ".join(p.name for p in spec.params)
         stdout.print(
             f"{path}: ok: study {spec.name!r}, {spec.rounds} rounds of "

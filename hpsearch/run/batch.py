@@ -106,7 +106,7 @@ def _run_one(
 ) -> StudyResult:
     try:
         spec: StudySpec = load_study_file(path)
-        check_geometry(spec, check_data(spec).image_shape, str(path))
+        check_geometry(spec, check_data(spec, str(path)).image_shape, str(path))
         summary = run_study(spec, url, jobs=jobs, observer=observer, stop=stop.event, wait=wait)
     except HpsearchError as error:
         return StudyResult(path, error.exit_code, error=str(error))

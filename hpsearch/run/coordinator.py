@@ -22,7 +22,7 @@ from optuna.trial import FrozenTrial
 from threadpoolctl import threadpool_limits
 
 import trainer
-from hpsearch.errors import HpsearchError, UsageError
+from hpsearch.errors import HpsearchError, StudyFileError
 from hpsearch.run.events import Observer, Progress, RunSummary
 from hpsearch.run.idle import IdleWatch, idle_message
 from hpsearch.run.lock import coordinator_lock
@@ -58,12 +58,20 @@ from hpsearch.study.spec import StudySpec
 from hpsearch.timing import POLL_S
 
 
-def check_data(spec: StudySpec) -> trainer.Split:
-    """Load the study's split once here, so bad data is one error, not a crash per worker."""
+def check_data(spec: StudySpec, where: str | None = None) -> trainer.Split:
+    """Load the study's split once here, so bad data is one error, not a crash per worker.
+
+    The error names `where` (the study file; default the study) and the `[data]` field at
+    fault. Data that cannot be downloaded now is exit 1 (the file is fine; the same command
+    works with the network or the files in place), any other problem the file's (exit 2).
+    """
     try:
         return load_split(spec)
     except trainer.DatasetError as error:
-        raise UsageError(f"study {spec.name!r}: data.dataset {spec.dataset!r}: {error}") from None
+        place = where or f"study {spec.name!r}"
+        if isinstance(error, trainer.DatasetUnavailable):
+            raise HpsearchError(f"{place}: data.dataset: {error}") from None
+        raise StudyFileError(place, f"data.{error.field_name}", str(error)) from None
 
 
 def run_study(
@@ -168,7 +176,7 @@ class _Coordinator:
         trials = self.last_round  # the settled round, as `follow` last read it
         check_round_outcome(spec.name, round_number, trials)
         record.done = True
-        write_round(study, summarize(record, trials))
+        write_round(study, summarize(record, trials, spec.maximize))
         self.observer.round_finished(record, spec)
 
     def finished_round(self, round_number: int) -> list[FrozenTrial]:
@@ -186,7 +194,7 @@ class _Coordinator:
             trials, settled = with_retries(lambda: self.check(record, params), "follow the round")
             finished = finished_by_index(trials)
             scores = [s for s in (score(t) for t in finished.values()) if s is not None]
-            best = max(scores) if scores else None
+            best = (max(scores) if self.spec.maximize else min(scores)) if scores else None
             total, rounds = self.spec.trials_in(record.number), self.spec.rounds
             self.observer.progress(Progress(record.number, rounds, len(finished), total, best))
             if record.number == 1 and finished:
@@ -228,7 +236,7 @@ def _score_test(
 
     Returns False if `stop` ended the training first (nothing is stored then).
     """
-    best = read_trial_ids(storage, study_id, top_trial_ids(storage, study_id, 1))
+    best = read_trial_ids(storage, study_id, top_trial_ids(storage, study_id, 1, spec.maximize))
     stored = study.user_attrs.get(TEST_KEY)
     if stored is not None and stored["trial"] == (best[0].number if best else None):
         return True  # scored already; a top-up that found a better trial scores that one
@@ -281,7 +289,7 @@ def _summary(
         finished=finished_places(storage, study_id),
         planned=spec.total_trials,
         rounds=read_rounds(study.user_attrs),
-        top=read_trial_ids(storage, study_id, top_trial_ids(storage, study_id, 20)),
+        top=read_trial_ids(storage, study_id, top_trial_ids(storage, study_id, 20, spec.maximize)),
         test=study.user_attrs.get(TEST_KEY, {}),
         seconds=seconds,
         spec=spec,

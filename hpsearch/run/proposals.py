@@ -23,6 +23,8 @@ from hpsearch.store.records import RoundRecord, finished_by_index, round_trials,
 from hpsearch.study.space import distributions, round_generator, sample
 from hpsearch.study.spec import StudySpec
 
+DIVERGED_LOSS = 100.0  # chance on 10 classes is ln 10 = 2.3; a finite stand-in for a blown loss
+
 
 def propose(
     study: optuna.Study, spec: StudySpec, record: RoundRecord, records: dict[int, RoundRecord]
@@ -37,12 +39,14 @@ def propose(
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # experimental-feature and fallback notices
-        fitted = optuna.create_study(direction="maximize", sampler=_sampler(spec.sampler, seed))
+        fitted = optuna.create_study(
+            direction=spec.direction, sampler=_sampler(spec.sampler, seed)
+        )
         trials = study.get_trials(deepcopy=False)
         for number in range(record.number):
             for trial in finished_by_index(round_trials(trials, number)).values():
                 if _inside(trial.params, dists):
-                    fitted.add_trial(_history(trial, dists))
+                    fitted.add_trial(_history(trial, dists, spec.maximize))
         return [_asked(fitted, dists) for _ in range(count)]
 
 
@@ -74,9 +78,12 @@ def _inside(params: dict[str, Any], dists: dict[str, BaseDistribution]) -> bool:
     return True
 
 
-def _history(trial: optuna.trial.FrozenTrial, dists: dict[str, BaseDistribution]) -> Any:
+def _history(
+    trial: optuna.trial.FrozenTrial, dists: dict[str, BaseDistribution], maximize: bool = True
+) -> Any:
     """An earlier trial as the fitted study holds it: pruned ones as pruned, with their curve;
-    diverged ones as complete with value 0 (they learned nothing)."""
+    diverged ones as complete with an accuracy of 0 (they learned nothing), or a loss of
+    `DIVERGED_LOSS` (worse than chance on any of the data sets)."""
     params = {name: trial.params[name] for name in dists}
     if trial.state == TrialState.PRUNED:
         return optuna.trial.create_trial(
@@ -86,4 +93,7 @@ def _history(trial: optuna.trial.FrozenTrial, dists: dict[str, BaseDistribution]
             value=trial.value,
             intermediate_values=dict(trial.intermediate_values),
         )
-    return optuna.trial.create_trial(params=params, distributions=dists, value=score(trial) or 0.0)
+    value = score(trial)
+    if value is None:
+        value = 0.0 if maximize else DIVERGED_LOSS
+    return optuna.trial.create_trial(params=params, distributions=dists, value=value)

@@ -22,6 +22,7 @@ from hpsearch.store.records import (
     FIXED_PARAMS_KEY,
     RoundRecord,
     finished_by_index,
+    goodness,
     round_trials,
     score,
 )
@@ -57,11 +58,24 @@ def plan_round(
         previous = records[round_number - 1]
         trials = finished_by_index(previous_trials).values()
         outcomes = [
-            Outcome(t.number, t.params, score(t), int(t.user_attrs["index"]), pruned(t))
+            Outcome(
+                t.number,
+                t.params,
+                goodness(t, spec.maximize),
+                int(t.user_attrs["index"]),
+                pruned(t),
+            )
             for t in trials
         ]
         streaks = _streaks(records, round_number)
-        decision = narrow(spec.params, previous.ranges, outcomes, spec.narrowing, streaks)
+        decision = narrow(
+            spec.params,
+            previous.ranges,
+            outcomes,
+            spec.narrowing,
+            streaks,
+            lowered=spec.lower_when_diverged,
+        )
         fault_point("narrow")
         record = RoundRecord(
             round_number,

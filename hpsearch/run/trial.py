@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import threading
 import time
@@ -89,7 +90,9 @@ def run_trial(
             if stop.is_set():
                 raise Interrupted
             seen.append(result)
-            if behind(limits, result.epoch, max(r.val_accuracy for r in seen)):
+            curve = [getattr(r, spec.objective) for r in seen]
+            best = max(curve) if spec.maximize else min(curve)
+            if behind(limits, result.epoch, best, maximize=spec.maximize):
                 raise Pruned
 
         history = trainer.train(config, load_split(spec), epoch_done)
@@ -110,14 +113,19 @@ def run_trial(
     else:
         state = TrialState.COMPLETE
     result = history.to_dict()
-    val_curve = result.pop("val_accuracy")
     result.pop("test_accuracy")
+    if spec.maximize:  # val_accuracy: the curve is Optuna's intermediate values, as ever
+        val_curve = result.pop("val_accuracy")
+        value = val_curve[-1] if state == TrialState.PRUNED else history.val_accuracy
+    else:  # val_loss: its curve; the accuracy curve stays a user attribute
+        val_curve = list(result["val_loss"])
+        value = math.inf if history.diverged or not val_curve else val_curve[-1]
     pruned = {"pruned_at": len(val_curve)} if state == TrialState.PRUNED else {}
     _store(
         storage,
         trial.trial_id,
         state=state,
-        value=val_curve[-1] if pruned else history.val_accuracy,
+        value=value,
         intermediate_values=val_curve,
         user_attrs={**result, "epochs_run": len(val_curve), **pruned, **worker},
     )

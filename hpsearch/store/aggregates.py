@@ -29,7 +29,7 @@ class Aggregates:
     attempts (see `_retried_counts`)."""
 
     counts: defaultdict[int, dict[str, int]]
-    best: dict[int, float]
+    best: dict[int, tuple[float, float]]  # (highest, lowest)
     times: dict[int, tuple[datetime | None, datetime | None]]
     heartbeat_age: dict[int, float]
     retried: dict[int, int]
@@ -66,9 +66,11 @@ def _state_counts(connection: sa.Connection) -> defaultdict[int, dict[str, int]]
     return result
 
 
-def _best_values(connection: sa.Connection) -> dict[int, float]:
+def _best_values(connection: sa.Connection) -> dict[int, tuple[float, float]]:
+    """Per study id: the highest and the lowest finite value of a trial that did not diverge
+    (the best of a maximised and of a minimised objective)."""
     rows = connection.execute(
-        sa.select(TRIALS.c.study_id, sa.func.max(VALUES.c.value))
+        sa.select(TRIALS.c.study_id, sa.func.max(VALUES.c.value), sa.func.min(VALUES.c.value))
         .join(VALUES, VALUES.c.trial_id == TRIALS.c.trial_id)
         .where(
             TRIALS.c.state.in_(FINISHED),
@@ -78,7 +80,7 @@ def _best_values(connection: sa.Connection) -> dict[int, float]:
         )
         .group_by(TRIALS.c.study_id)
     )
-    return {study_id: value for study_id, value in rows if value is not None}
+    return {sid: (high, low) for sid, high, low in rows if high is not None}
 
 
 def _times(connection: sa.Connection) -> dict[int, tuple[datetime | None, datetime | None]]:

@@ -14,6 +14,7 @@ from hpsearch.store.liveness import describe, holder_alive, server_time
 from hpsearch.store.records import LOCK_KEY, SPEC_KEY
 from hpsearch.store.studies import pick_study
 from hpsearch.store.writes import release_study
+from hpsearch.study.portable import check_name
 
 
 def _refuse_if_held(storage: optuna.storages.RDBStorage, name: str, doing: str) -> int:
@@ -49,6 +50,7 @@ def delete_study(url: str, name: str) -> None:
 
 def copy_study(url: str, name: str, to_url: str, to_name: str) -> int:
     """Copy study `name` of `url` to `to_name` in `to_url` (may be the same); its trial count."""
+    check_name(to_name, "copy", "NEW_NAME")
     source = open_storage(url, write=False)
     target = open_storage(to_url, write=True)
     try:

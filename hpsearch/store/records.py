@@ -84,10 +84,35 @@ def is_diverged(trial: FrozenTrial) -> bool:
 
 
 def score(trial: FrozenTrial) -> float | None:
-    """The validation accuracy that ranks a trial; None for diverged or unfinished ones."""
+    """The objective's value that ranks a trial (the validation accuracy, or loss, as the
+    study file says); None for diverged or unfinished ones."""
     if trial.state not in FINISHED or is_diverged(trial) or trial.value is None:
         return None
     return float(trial.value)
+
+
+def goodness(trial: FrozenTrial, maximize: bool = True) -> float | None:
+    """`score`, signed so that higher is better whatever the objective's direction."""
+    value = score(trial)
+    return value if value is None or maximize else -value
+
+
+def val_accuracy(trial: FrozenTrial) -> float | None:
+    """The trial's final validation accuracy, whatever its objective: a study that minimises
+    the validation loss keeps the accuracy curve as the user attribute `val_accuracy`."""
+    curve = trial.user_attrs.get("val_accuracy")
+    if curve is not None:
+        return float(curve[-1]) if curve else None
+    return None if trial.value is None else float(trial.value)
+
+
+def val_accuracy_curve(trial: FrozenTrial) -> list[float]:
+    """The per-epoch validation accuracy (Optuna's intermediate values, unless the objective
+    is another curve)."""
+    curve = trial.user_attrs.get("val_accuracy")
+    if curve is not None:
+        return [float(v) for v in curve]
+    return [trial.intermediate_values[s] for s in sorted(trial.intermediate_values)]
 
 
 def round_trials(trials: list[FrozenTrial], round_number: int) -> list[FrozenTrial]:
@@ -103,12 +128,18 @@ def finished_by_index(trials: list[FrozenTrial]) -> dict[int, FrozenTrial]:
     return result
 
 
-def summarize(record: RoundRecord, trials: list[FrozenTrial]) -> RoundRecord:
-    """The record with the round's finished trial numbers, best and median score filled in."""
+def summarize(
+    record: RoundRecord, trials: list[FrozenTrial], maximize: bool = True
+) -> RoundRecord:
+    """The record with the round's finished trial numbers, best and median score filled in
+    (for a loss: the lowest and the median of the trials that did not diverge)."""
     finished = sorted(finished_by_index(trials).values(), key=lambda t: t.number)
-    scores = [score(t) or 0.0 for t in finished]
+    if maximize:
+        scores = [score(t) or 0.0 for t in finished]
+    else:
+        scores = [v for v in (score(t) for t in finished) if v is not None]
     record.trial_numbers = [t.number for t in finished]
-    record.best = max(scores) if scores else None
+    record.best = (max(scores) if maximize else min(scores)) if scores else None
     record.median = statistics.median(scores) if scores else None
     record.epochs_spent = sum(int(t.user_attrs.get("epochs_run", 0)) for t in finished)
     record.pruned = sum(t.state == TrialState.PRUNED for t in finished)
@@ -128,11 +159,11 @@ def place(trial: FrozenTrial) -> tuple[float, float, int]:
     return (int(attrs["round"]), int(attrs["index"]), trial.number)
 
 
-def ranked(trials: list[FrozenTrial]) -> list[FrozenTrial]:
+def ranked(trials: list[FrozenTrial], maximize: bool = True) -> list[FrozenTrial]:
     """Finished trials, best first: pruned and diverged last, ties by place (round, index).
 
     With a schedule (few epochs first), trials that trained more epochs rank first: a score
-    after 5 epochs is not a score after 50.
+    after 5 epochs is not a score after 50. `maximize`: the objective's direction.
     """
     finished = [t for t in trials if t.state in FINISHED]
     return sorted(
@@ -140,12 +171,14 @@ def ranked(trials: list[FrozenTrial]) -> list[FrozenTrial]:
         key=lambda t: (
             t.state == TrialState.PRUNED,
             -int(t.user_attrs.get("epochs", 0)),
-            -_rank_score(t),
+            -_rank_score(t, maximize),
             place(t),
         ),
     )
 
 
-def _rank_score(trial: FrozenTrial) -> float:
-    value = score(trial)
-    return -1.0 if value is None else value  # below every accuracy, 0.0 included
+def _rank_score(trial: FrozenTrial, maximize: bool = True) -> float:
+    value = goodness(trial, maximize)
+    if value is None:  # below every accuracy, 0.0 included; below every (negated) loss
+        return -1.0 if maximize else -math.inf
+    return value

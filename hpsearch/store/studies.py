@@ -56,7 +56,7 @@ def create_or_check_study(storage: RDBStorage, spec: StudySpec) -> optuna.Study:
     study = optuna.create_study(
         study_name=spec.name,
         storage=storage,
-        direction="maximize",
+        direction=spec.direction,
         sampler=optuna.samplers.RandomSampler(),
         load_if_exists=True,
     )

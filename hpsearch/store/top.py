@@ -14,23 +14,32 @@ from hpsearch.store.records import FINISHED
 from hpsearch.store.slices import _attr_is, _value, _with_value
 from hpsearch.store.tables import TRIALS, USER_ATTRS, snapshot
 
+WORST = -1.7976931348623157e308  # below every negated loss, -1e308 (a stored +inf) included
 
-def top_trial_ids(storage: RDBStorage, study_id: int, limit: int) -> list[int]:
+
+def top_trial_ids(
+    storage: RDBStorage, study_id: int, limit: int, maximize: bool = True
+) -> list[int]:
     """The ids of the `limit` best finished trials, in the order of `records.ranked`: pruned
     last, then more epochs first, then by score (a diverged trial or one without a value
-    below every accuracy), then place."""
-    value = _value()
-    rank = sa.case((_attr_is("diverged", True) | value.is_(None), sa.literal(-1.0)), else_=value)
+    below every accuracy, or every loss), then place. `maximize`: the objective's direction
+    (a loss is ranked by its negation, so that higher is better in both)."""
+    value = _value() if maximize else -_value()
+    worst = sa.literal(-1.0 if maximize else WORST)
+    rank = sa.case((_attr_is("diverged", True) | _value().is_(None), worst), else_=value)
     kept = sa.case((TRIALS.c.state == TrialState.PRUNED, 0), else_=1)
     epochs = sa.func.coalesce(_int_attr("epochs"), 0)
     where = (TRIALS.c.study_id == study_id, TRIALS.c.state.in_(FINISHED))
     return _best_by_place(storage, [kept, epochs, rank], where, limit)
 
 
-def top_listed_ids(storage: RDBStorage, study_id: int, limit: int) -> list[int]:
+def top_listed_ids(
+    storage: RDBStorage, study_id: int, limit: int, maximize: bool = True
+) -> list[int]:
     """The ids of the first `limit` rows of `hpsearch trials --top`: every trial, those with
-    a final validation accuracy (finished, with a value) first, highest first, then place."""
-    value = sa.case((TRIALS.c.state.in_(FINISHED), _value()), else_=sa.null())
+    a final objective value (finished, with a value) first, best first, then place."""
+    signed = _value() if maximize else -_value()
+    value = sa.case((TRIALS.c.state.in_(FINISHED), signed), else_=sa.null())
     rank = sa.func.coalesce(value, sa.literal(-2e308))  # below every value, -inf included
     return _best_by_place(storage, [rank], (TRIALS.c.study_id == study_id,), limit)
 

@@ -10,7 +10,8 @@ import importlib.util
 import math
 from typing import Any
 
-from hpsearch.errors import StudyFileError
+from hpsearch.errors import StudyFileError, unknown_choice
+from hpsearch.study.fields import unknown_field
 from hpsearch.study.spec import Pruning
 from trainer import TrainConfig
 
@@ -52,7 +53,7 @@ def parse_efficiency(
         raise StudyFileError(
             where,
             "search.sampler",
-            f"unknown sampler {sampler!r}; use one of {', '.join(SAMPLERS)}",
+            unknown_choice("sampler", sampler, SAMPLERS),
         )
     needs = {"gp": "torch", "cmaes": "cmaes"}.get(sampler)
     if needs and importlib.util.find_spec(needs) is None:
@@ -87,8 +88,9 @@ def _pruning(search: dict[str, Any], rounds: int, most: int, where: str) -> Prun
         raise StudyFileError(
             where,
             prefix + "rule",
-            f"{'is required' if rule is None else f'unknown rule {rule!r}'}; "
-            f"use one of {', '.join(PRUNING_RULES)}",
+            f"is required; use one of {', '.join(PRUNING_RULES)}"
+            if rule is None
+            else unknown_choice("rule", rule, PRUNING_RULES),
         )
     epochs = table.get("epochs")
     if (
@@ -182,6 +184,4 @@ def _table(table: dict[str, Any], key: str, where: str) -> dict[str, Any]:
 def _unknown(table: dict[str, Any], known: set[str], where: str, prefix: str) -> None:
     for key in table:
         if key not in known:
-            raise StudyFileError(
-                where, prefix + key, f"unknown field; known: {', '.join(sorted(known))}"
-            )
+            raise StudyFileError(where, prefix + key, unknown_field(key, known))

@@ -5,23 +5,28 @@ Every error names the file, the field and the fix, in one line (`StudyFileError`
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import tomllib
 from pathlib import Path
 from typing import Any
 
-from hpsearch.errors import StudyFileError
+from hpsearch.errors import StudyFileError, did_you_mean, unknown_choice
+from hpsearch.study import fields
+from hpsearch.study.across import check_min_top, lowered_params
 from hpsearch.study.choices import check_choices
 from hpsearch.study.efficiency import EFFICIENCY_FIELDS, parse_efficiency
+from hpsearch.study.fields import MAX_TRIALS
 from hpsearch.study.grid import GRID_FIELDS, parse_grid
+from hpsearch.study.portable import check_name, check_strings
 from hpsearch.study.settings import check_types, dataset_field
-from hpsearch.study.spec import Narrowing, ParamSpec, StudySpec
+from hpsearch.study.spec import OBJECTIVES, Narrowing, ParamSpec, StudySpec
 from trainer import ConfigError, TrainConfig
 
-MAX_TRIALS = 100_000
 TOP_LEVEL = {"name", "seed", "data", "train", "search"}
 DATA_FIELDS = {"dataset", "n_samples", "val_fraction", "test_fraction", "data_dir"}
 SEARCH_NARROWING = {"rounds", "trials_per_round", "top_fraction", "min_top", "margin"}
+SEARCH_NARROWING |= {"lower_when_diverged", "objective"}
 SEARCH_FIELDS = SEARCH_NARROWING | {"retries", "params", *GRID_FIELDS} | EFFICIENCY_FIELDS
 PARAM_FIELDS = {"type", "low", "high", "log", "choices", "limits"}
 TRAIN_FIELDS = set(TrainConfig.field_names()) - {"seed"}
@@ -50,12 +55,13 @@ def parse_study(document: dict[str, Any], where: str) -> StudySpec:
     """Validate a parsed study document (see `load_study_file`)."""
     if not document:
         raise StudyFileError(where, None, "is empty; see studies/quick.toml for an example")
-    _unknown(document, TOP_LEVEL, where, "")
-    data = _table(document, "data", where)
-    train = _table(document, "train", where)
-    search = _table(document, "search", where)
-    _unknown(data, DATA_FIELDS, where, "data.")
-    _unknown(search, SEARCH_FIELDS, where, "search.")
+    check_strings(document, where)
+    fields.unknown(document, TOP_LEVEL, where, "")
+    data = fields.table(document, "data", where)
+    train = fields.table(document, "train", where)
+    search = fields.table(document, "search", where)
+    fields.unknown(data, DATA_FIELDS, where, "data.")
+    fields.unknown(search, SEARCH_FIELDS, where, "search.")
     for key in train:
         if key == "seed":
             raise StudyFileError(
@@ -64,42 +70,41 @@ def parse_study(document: dict[str, Any], where: str) -> StudySpec:
                 "trial seeds derive from the study's top-level `seed`; move it there",
             )
         if key not in TRAIN_FIELDS:
-            raise StudyFileError(
-                where, f"train.{key}", f"unknown field; known: {', '.join(sorted(TRAIN_FIELDS))}"
-            )
-    name = _get(document, "name", str, where, "")
+            raise StudyFileError(where, f"train.{key}", fields.unknown_field(key, TRAIN_FIELDS))
+    name = fields.get(document, "name", str, where, "")
     if not name.strip():
         raise StudyFileError(where, "name", "must not be empty")
+    check_name(name, where)
     grid = parse_grid(search, train, where)  # {} or a grid study's params, trials, repeats
-    table = _table(search, "params", where, "search.params")
+    table = fields.table(search, "params", where, "search.params")
     params = grid["params"] if grid else _params(table, train, where)
     efficiency = parse_efficiency(search, train, {p.name for p in params}, where)
     scheduled = efficiency["round_trials"]
     spec = StudySpec(
         name=name,
-        seed=_int(document, "seed", where, "", low=0, default=0),
+        seed=fields.integer(document, "seed", where, "", low=0, default=0),
         dataset=dataset_field(
-            _get(data, "dataset", str, where, "data.", default="mnist-5k"), where
+            fields.get(data, "dataset", str, where, "data.", default="mnist-5k"), where
         ),
-        n_samples=_int(data, "n_samples", where, "data.", low=2, default=None),
-        val_fraction=_fraction(data, "val_fraction", where, "data.", 0.2),
-        test_fraction=_fraction(data, "test_fraction", where, "data.", 0.2),
-        data_dir=_get(data, "data_dir", str, where, "data.", default=None),
+        n_samples=fields.integer(data, "n_samples", where, "data.", low=2, default=None),
+        val_fraction=fields.fraction(data, "val_fraction", where, "data.", 0.2),
+        test_fraction=fields.fraction(data, "test_fraction", where, "data.", 0.2),
+        data_dir=fields.get(data, "data_dir", str, where, "data.", default=None),
         train={key: list(v) if isinstance(v, list) else v for key, v in train.items()},
-        rounds=_int(search, "rounds", where, "search.", low=1, default=1),
+        rounds=fields.integer(search, "rounds", where, "search.", low=1, default=1),
         trials_per_round=grid.get("trials_per_round")
         or (
             scheduled[0]
             if scheduled
-            else _int(search, "trials_per_round", where, "search.", low=1)
+            else fields.integer(search, "trials_per_round", where, "search.", low=1)
         ),
         narrowing=Narrowing(
-            top_fraction=_fraction(search, "top_fraction", where, "search.", 0.2),
-            min_top=_int(search, "min_top", where, "search.", low=1, default=3),
-            margin=_number(search, "margin", where, "search.", low=0.0, default=0.1),
+            top_fraction=fields.fraction(search, "top_fraction", where, "search.", 0.2),
+            min_top=fields.integer(search, "min_top", where, "search.", low=1, default=3),
+            margin=fields.number(search, "margin", where, "search.", low=0.0, default=0.1),
             growth=efficiency.pop("growth"),
         ),
-        retries=_int(search, "retries", where, "search.", low=0, default=2),
+        retries=fields.integer(search, "retries", where, "search.", low=0, default=2),
         params=params,
         **efficiency,
         grid=bool(grid),
@@ -112,23 +117,41 @@ def parse_study(document: dict[str, Any], where: str) -> StudySpec:
             "search.trials_per_round",
             f"rounds × trials_per_round is {spec.total_trials}; keep it at most {MAX_TRIALS}",
         )
+    check_min_top(spec, search, where)
+    lowered = lowered_params(search, spec, where)
+    objective = fields.get(search, "objective", str, where, "search.", default="val_accuracy")
+    if objective not in OBJECTIVES:
+        raise StudyFileError(
+            where, "search.objective", unknown_choice("objective", objective, OBJECTIVES)
+        )
+    spec = dataclasses.replace(spec, lower_when_diverged=lowered, objective=objective)
     check_types(train, params, where)
     _check_train_config(spec, where)
     return spec
 
 
 def _check_train_config(spec: StudySpec, where: str) -> None:
-    """Build a TrainConfig from the fixed settings and each range's low end: type errors early."""
+    """Build a TrainConfig from the fixed settings and each range's low end, then with each
+    categorical choice in turn: value errors early, naming the field (a choice's included)."""
     sample = {p.name: p.choices[0] if p.kind == "categorical" else p.low for p in spec.params}
-    try:
-        spec.train_config(sample, seed=0)
-    except ConfigError as error:
-        section = "search.params" if error.field_name in sample else "train"
-        raise StudyFileError(
-            where, f"{section}.{error.field_name}", str(error).split(": ", 1)[1]
-        ) from None
-    except TypeError as error:
-        raise StudyFileError(where, "train", str(error)) from None
+    variants = [sample] + [
+        {**sample, p.name: choice}
+        for p in spec.params
+        if p.kind == "categorical"
+        for choice in p.choices[1:]
+    ]
+    categorical = {p.name for p in spec.params if p.kind == "categorical"}
+    for params in variants:
+        try:
+            spec.train_config(params, seed=0)
+        except ConfigError as error:
+            section = "search.params" if error.field_name in sample else "train"
+            suffix = ".choices" if error.field_name in categorical else ""
+            raise StudyFileError(
+                where, f"{section}.{error.field_name}{suffix}", str(error).split(": ", 1)[1]
+            ) from None
+        except TypeError as error:
+            raise StudyFileError(where, "train", str(error)) from None
 
 
 def _params(table: dict[str, Any], train: dict[str, Any], where: str) -> tuple[ParamSpec, ...]:
@@ -136,7 +159,8 @@ def _params(table: dict[str, Any], train: dict[str, Any], where: str) -> tuple[P
         raise StudyFileError(
             where,
             "search.params",
-            "no parameters to search; add e.g. [search.params.lr] with low, high and log = true",
+            "no parameters to search; add e.g. [search.params.lr] with low, high and log = "
+            "true, or to re-evaluate the [train] settings alone, give search.repeats = N",
         )
     params = []
     for name, body in table.items():
@@ -145,13 +169,17 @@ def _params(table: dict[str, Any], train: dict[str, Any], where: str) -> tuple[P
             raise StudyFileError(
                 where,
                 field,
-                f"not a trainer setting; choose from {', '.join(sorted(TRAIN_FIELDS))}",
+                "not a trainer setting"
+                + (
+                    did_you_mean(name, TRAIN_FIELDS)
+                    or f"; choose from {', '.join(sorted(TRAIN_FIELDS))}"
+                ),
             )
         if name in train:
             raise StudyFileError(where, field, "is also fixed in [train]; remove one of them")
         if not isinstance(body, dict):
             raise StudyFileError(where, field, "must be a table with low/high or choices")
-        _unknown(body, PARAM_FIELDS, where, field + ".")
+        fields.unknown(body, PARAM_FIELDS, where, field + ".")
         params.append(_param(name, body, where, field))
     return tuple(params)
 
@@ -166,9 +194,9 @@ def _param(name: str, body: dict[str, Any], where: str, field: str) -> ParamSpec
         choices = check_choices(body.get("choices"), where, field + ".choices")
         return ParamSpec(name, kind, choices=choices)
     number = int if kind == "int" else float
-    low = _number(body, "low", where, field + ".", integer=kind == "int")
-    high = _number(body, "high", where, field + ".", integer=kind == "int")
-    log = _get(body, "log", bool, where, field + ".", default=False)
+    low = fields.number(body, "low", where, field + ".", integer=kind == "int")
+    high = fields.number(body, "high", where, field + ".", integer=kind == "int")
+    log = fields.get(body, "log", bool, where, field + ".", default=False)
     if low >= high:
         raise StudyFileError(
             where,
@@ -187,7 +215,7 @@ def _param(name: str, body: dict[str, Any], where: str, field: str) -> ParamSpec
         if (
             not isinstance(limits, list)
             or len(limits) != 2
-            or not all(_is_number(v) and math.isfinite(v) for v in limits)
+            or not all(fields.is_number(v) and math.isfinite(v) for v in limits)
         ):
             raise StudyFileError(where, field + ".limits", "give two finite numbers [min, max]")
         if not limits[0] <= low < high <= limits[1] or (log and limits[0] <= 0):
@@ -198,86 +226,3 @@ def _param(name: str, body: dict[str, Any], where: str, field: str) -> ParamSpec
             )
         limits = (number(limits[0]), number(limits[1]))
     return ParamSpec(name, kind, low=number(low), high=number(high), log=log, limits=limits)
-
-
-def _is_number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def _unknown(table: dict[str, Any], known: set[str], where: str, prefix: str) -> None:
-    for key in table:
-        if key not in known:
-            raise StudyFileError(
-                where, prefix + key, f"unknown field; known: {', '.join(sorted(known))}"
-            )
-
-
-def _table(table: dict[str, Any], key: str, where: str, field: str | None = None) -> dict:
-    value = table.get(key, {})
-    if not isinstance(value, dict):
-        raise StudyFileError(where, field or key, f"must be a table ([{field or key}])")
-    return value
-
-
-_MISSING = object()
-
-
-def _get(
-    table: dict, key: str, kind: type, where: str, prefix: str, default: Any = _MISSING
-) -> Any:
-    if key not in table:
-        if default is _MISSING:
-            raise StudyFileError(where, prefix + key, "is required")
-        return default
-    value = table[key]
-    if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
-        raise StudyFileError(
-            where, prefix + key, f"must be a {kind.__name__}, got {type(value).__name__} {value!r}"
-        )
-    return value
-
-
-def _number(
-    table: dict,
-    key: str,
-    where: str,
-    prefix: str,
-    *,
-    low: float | None = None,
-    integer: bool = False,
-    default: Any = _MISSING,
-) -> Any:
-    if key not in table and default is not _MISSING:
-        return default
-    value = _get(table, key, object, where, prefix)
-    if integer and not (isinstance(value, int) and not isinstance(value, bool)):
-        raise StudyFileError(where, prefix + key, f"must be an integer, got {value!r}")
-    if not _is_number(value):
-        raise StudyFileError(where, prefix + key, f"must be a number, got {value!r}")
-    if not math.isfinite(value):
-        raise StudyFileError(where, prefix + key, f"must be a finite number, got {value}")
-    if low is not None and value < low:
-        raise StudyFileError(where, prefix + key, f"must be >= {low}, got {value}")
-    return value
-
-
-def _int(
-    table: dict, key: str, where: str, prefix: str, *, low: int, default: Any = _MISSING
-) -> Any:
-    if key not in table and default is not _MISSING:
-        return default
-    value = _number(table, key, where, prefix, integer=True)
-    if value < low:
-        raise StudyFileError(where, prefix + key, f"must be at least {low}, got {value}")
-    if value > MAX_TRIALS * 1000:
-        raise StudyFileError(where, prefix + key, f"{value} is unreasonably large")
-    return value
-
-
-def _fraction(table: dict, key: str, where: str, prefix: str, default: float) -> float:
-    value = _number(table, key, where, prefix, default=default)
-    if not 0 < value < 1:
-        raise StudyFileError(
-            where, prefix + key, f"must be between 0 and 1 (exclusive), got {value}"
-        )
-    return float(value)

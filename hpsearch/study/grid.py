@@ -2,6 +2,8 @@
 
 A study file's `[search.grid]` table lists trainer fields with the values to try
 (`optimizer = ["sgd", "adam"]`); `search.repeats` says how many training seeds each point gets.
+`search.repeats` alone, with no grid and no `[search.params]`, is a grid of one point: the
+`[train]` settings re-evaluated with `repeats` training seeds.
 A grid study is one round of `points × repeats` places, enqueued like any round (so any
 number of workers gives the same trials), and it never narrows. The place at index `i` is
 point `i // repeats`, repeat `i % repeats`; its training seed is `trial_seed(seed, 0, i)`.
@@ -14,7 +16,7 @@ import itertools
 import math
 from typing import Any
 
-from hpsearch.errors import StudyFileError
+from hpsearch.errors import StudyFileError, did_you_mean
 from hpsearch.study.spec import ParamSpec, StudySpec
 from trainer import ConfigError, TrainConfig
 
@@ -26,14 +28,16 @@ def parse_grid(search: dict[str, Any], train: dict[str, Any], where: str) -> dic
     """The `StudySpec` fields of `[search.grid]` (params, trials_per_round, repeats), or {}
     when the study is no grid."""
     if "grid" not in search and "points" not in search:
-        if "repeats" in search:
+        if "repeats" not in search:
+            return {}
+        if "params" in search:
             raise StudyFileError(
                 where, "search.repeats", "repeats a grid; add [search.grid] or remove it"
             )
-        return {}
+        # No searched parameter: one grid point (the [train] settings), `repeats` times
     grid = search.get("grid", {})
     points = _points(search.get("points", []), grid, train, where)
-    if not isinstance(grid, dict) or not (grid or points):
+    if not isinstance(grid, dict) or ("grid" in search and not (grid or points)):
         raise StudyFileError(
             where, "search.grid", 'list trainer fields and their values, e.g. optimizer = ["sgd"]'
         )
@@ -91,7 +95,9 @@ def _grid_param(
 ) -> ParamSpec:
     field = field or f"search.grid.{name}"
     if name not in TrainConfig.field_names() or name == "seed":
-        raise StudyFileError(where, field, "not a trainer setting; see [train] fields")
+        known = set(TrainConfig.field_names()) - {"seed"}
+        hint = did_you_mean(name, known) or "; see [train] fields"
+        raise StudyFileError(where, field, f"not a trainer setting{hint}")
     if name in train:
         raise StudyFileError(where, field, "is also fixed in [train]; remove one of them")
     if not isinstance(values, list) or not values:

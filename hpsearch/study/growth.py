@@ -22,7 +22,7 @@ from typing import Any
 
 FREE = {"retries", "data_dir"}
 DATA = {"dataset", "n_samples", "val_fraction", "test_fraction", "data_dir"}
-SEARCH = {"rounds", "trials_per_round", "retries"}
+SEARCH = {"rounds", "trials_per_round", "retries", "lower_when_diverged", "objective"}
 
 
 def file_path(key: str) -> str:

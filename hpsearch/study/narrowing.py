@@ -12,7 +12,9 @@ the next range reaches g**k half-widths past it (k: the rounds in a row that cro
 of that parameter), within `limits`.
 Pruned trials (stopped early, behind) rank below every trial that trained all its epochs,
 by what they reached; diverged and failed trials rank below every finished one. When every
-trial diverged, numeric ranges move one width down: divergence comes from steps that are too large.
+trial diverged, the ranges of the `lowered` parameters (the study file's
+`search.lower_when_diverged`, default the learning rate) move one width down: divergence comes
+from steps that are too large, not from weight decay; the other ranges stay.
 """
 
 from __future__ import annotations
@@ -73,18 +75,22 @@ def narrow(
     outcomes: Sequence[Outcome],
     settings: Narrowing,
     streaks: dict[str, tuple[str, int]] | None = None,
+    lowered: Sequence[str] = ("lr",),
 ) -> Decision:
     """The next round's ranges from this round's outcomes (see the module docstring).
 
     `streaks`: per parameter, the edge crossed into this round's range and in how many rounds
-    in a row (from the round records); only used when `settings.growth` > 1.
+    in a row (from the round records); only used when `settings.growth` > 1. `lowered`: the
+    parameters moved one width down when every trial diverged.
     """
     scored = [o for o in outcomes if o.score is not None]
     if outcomes and not scored:
-        moved = {p.name: _shift_down(p, ranges[p.name]) for p in params}
-        return Decision(
-            moved, (), {}, "every trial diverged or failed: numeric ranges moved one width down"
-        )
+        down = [p for p in params if p.name in lowered and p.kind != "categorical"]
+        moved = {
+            p.name: _shift_down(p, ranges[p.name]) if p in down else ranges[p.name] for p in params
+        }
+        what = f"{', '.join(p.name for p in down)} moved one width down" if down else "ranges kept"
+        return Decision(moved, (), {}, f"every trial diverged or failed: {what}")
     if len(scored) < settings.min_top:
         return Decision(
             dict(ranges),

@@ -48,12 +48,19 @@ def thresholds(
             continue
         values = [curve[epoch] for curve in reference_curves if epoch in curve]
         if len(values) >= pruning.min_reference:
-            result[epoch] = float(np.percentile(values, pruning.percentile))
+            # a loss is judged from the other end, as Optuna's pruner does when minimising
+            percentile = pruning.percentile if spec.maximize else 100 - pruning.percentile
+            result[epoch] = float(np.percentile(values, percentile))
     return result
 
 
-def behind(limits: dict[int, float], epoch: int, best_so_far: float) -> bool:
-    """True if a trial whose best validation accuracy up to `epoch` is `best_so_far` stops
-    there: strictly below the round's threshold at that epoch (as Optuna's pruner judges)."""
+def behind(
+    limits: dict[int, float], epoch: int, best_so_far: float, *, maximize: bool = True
+) -> bool:
+    """True if a trial whose best objective value up to `epoch` is `best_so_far` stops
+    there: strictly worse than the round's threshold at that epoch (below it for an accuracy,
+    above it for a loss; as Optuna's pruner judges)."""
     limit = limits.get(epoch)
-    return limit is not None and best_so_far < limit
+    if limit is None:
+        return False
+    return best_so_far < limit if maximize else best_so_far > limit

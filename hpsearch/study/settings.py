@@ -13,7 +13,7 @@ import typing
 from pathlib import Path
 from typing import Any
 
-from hpsearch.errors import StudyFileError
+from hpsearch.errors import StudyFileError, did_you_mean
 from hpsearch.study.spec import ParamSpec, StudySpec
 from trainer import DATASETS, TrainConfig
 from trainer.conv import output_size
@@ -152,7 +152,10 @@ def dataset_field(dataset: str, where: str) -> str:
             where,
             "data.dataset",
             f"unknown dataset {dataset!r}: not one of "
-            f"{', '.join(DATASETS)}, and no file {path}; give a name or the "
-            "path of a .npz or IDX file",
+            f"{', '.join(DATASETS)}, and no file {path}"
+            + (
+                did_you_mean(dataset, DATASETS)
+                or "; give a name or the path of a .npz or IDX file"
+            ),
         )
     return str(path.resolve())

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from trainer import TrainConfig
 
@@ -56,7 +56,16 @@ class Pruning:
 
 # Fields added after the first stored studies: left out of the stored dict while they hold
 # their defaults, so a study stored before them still matches its unchanged file.
-_OPTIONAL = {"round_epochs": (), "round_trials": (), "sampler": "random", "pruning": None}
+_OPTIONAL: dict[str, Any] = {
+    "round_epochs": (),
+    "round_trials": (),
+    "sampler": "random",
+    "pruning": None,
+    "lower_when_diverged": ("lr",),
+    "objective": "val_accuracy",
+}
+# What a study may optimise, and Optuna's direction for it: the final value of that curve.
+OBJECTIVES = {"val_accuracy": "maximize", "val_loss": "minimize"}
 
 
 @dataclass(frozen=True)
@@ -81,6 +90,18 @@ class StudySpec:
     grid: bool = False  # every combination of the params' choices (hpsearch.study.grid)
     repeats: int = 1  # training seeds per grid point
     points: tuple[dict[str, Any], ...] = ()  # settings that go together, one grid axis
+    lower_when_diverged: tuple[str, ...] = ("lr",)  # moved down when every trial diverged
+    objective: str = "val_accuracy"  # or "val_loss": what a trial's value is, and its direction
+
+    @property
+    def direction(self) -> Literal["maximize", "minimize"]:
+        """Optuna's direction of the study's objective."""
+        return "maximize" if self.maximize else "minimize"
+
+    @property
+    def maximize(self) -> bool:
+        """Whether a higher value is better (the objective's Optuna direction)."""
+        return OBJECTIVES[self.objective] == "maximize"
 
     @property
     def total_trials(self) -> int:
@@ -122,8 +143,9 @@ class StudySpec:
             )
             for p in fields["params"]
         )
-        for key in ("round_epochs", "round_trials"):
-            fields[key] = tuple(fields.get(key, ()))
+        for key in ("round_epochs", "round_trials", "lower_when_diverged"):
+            if key in fields:
+                fields[key] = tuple(fields[key])
         if fields.get("pruning"):
             fields["pruning"] = Pruning(
                 **{**fields["pruning"], "epochs": tuple(fields["pruning"]["epochs"])}

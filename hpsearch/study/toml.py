@@ -10,6 +10,8 @@ import math
 import re
 from typing import Any
 
+from hpsearch.study.spec import Narrowing
+
 
 def spec_toml(spec: dict[str, Any]) -> str:
     """The stored study file written back as TOML (it parses to the same spec)."""
@@ -36,7 +38,12 @@ def spec_toml(spec: dict[str, Any]) -> str:
         **narrowing,  # with growth, written as search.growth
         "retries": spec["retries"],
         "sampler": spec.get("sampler"),
+        "lower_when_diverged": spec.get("lower_when_diverged"),
+        "objective": spec.get("objective"),
     }
+    if narrowing.get("min_top") == Narrowing.min_top:
+        # Left out at its default: written, a default above a small round's trials is refused
+        del search["min_top"]
     if spec.get("round_trials"):
         del search["trials_per_round"]
     lines += [

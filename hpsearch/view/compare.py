@@ -17,7 +17,7 @@ from optuna.trial import FrozenTrial
 
 import trainer
 from hpsearch.errors import UsageError
-from hpsearch.store.records import CURVE_KEYS, is_diverged
+from hpsearch.store.records import CURVE_KEYS, is_diverged, val_accuracy_curve
 from hpsearch.view.figures import NotDrawable
 from hpsearch.view.grid import by_point
 from hpsearch.view.queries import StudyData, best_trial
@@ -43,6 +43,8 @@ def resolve(data: StudyData, options: CompareOptions) -> CompareOptions:
     (by) and its second grid axis (facet; a `[[search.points]]` key is none)."""
     names = data.param_names
     grid = data.spec is not None and data.spec.grid
+    if not names:
+        raise NotDrawable(f"study {data.name!r} searches no parameter: nothing to compare")
     by = options.by or (names[0] if grid else None)
     zipped = set(data.spec.points[0]) if grid and data.spec and data.spec.points else set()
     axes = [n for n in names if n not in zipped]  # a [[search.points]] key is no grid axis
@@ -67,7 +69,7 @@ def stored_curve(trial: FrozenTrial, name: str) -> list[float]:
     """One stored per-epoch curve of a trial (validation accuracy: Optuna's intermediate
     values; the others: user attributes of the same name)."""
     if name == "val_accuracy":
-        return [trial.intermediate_values[s] for s in sorted(trial.intermediate_values)]
+        return val_accuracy_curve(trial)
     return list(trial.user_attrs.get(name) or [])
 
 

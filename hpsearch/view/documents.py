@@ -7,6 +7,7 @@ import io
 import sys
 import textwrap
 from collections.abc import Iterable, Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -15,7 +16,7 @@ from optuna.trial import FrozenTrial
 from rich.console import Console
 
 from hpsearch.errors import HpsearchError, UsageError
-from hpsearch.store.records import CURVE_KEYS, SPEC_KEY, ranked
+from hpsearch.store.records import CURVE_KEYS, SPEC_KEY, ranked, val_accuracy_curve
 from hpsearch.study.toml import spec_toml, toml_key, toml_value
 from hpsearch.view import grid, queries
 from hpsearch.view.listings import (
@@ -47,7 +48,7 @@ from hpsearch.view.text import (
 def show_payload(
     data: queries.StudyData, top: int, found: StudyOverview | None = None
 ) -> dict[str, Any]:
-    best = ranked(data.trials)[:top]
+    best = ranked(data.trials, queries.maximize(data))[:top]
     counts = {"trials": found.trials, "retried": found.retried} if found else {}
     return {
         "study": data.name,
@@ -99,7 +100,7 @@ def print_show(
         out.print(
             rich_table("Grid points (mean ± std over repeats)", columns, grid.table_rows(rows))
         )
-    for rank, trial in enumerate(ranked(data.trials)[:top], start=1):
+    for rank, trial in enumerate(ranked(data.trials, queries.maximize(data))[:top], start=1):
         out.print(book_line(rank, trial), highlight=False, markup=False)
     out.print(test_line(data.test), highlight=False)
 
@@ -142,9 +143,15 @@ def export_format(output_format: str | None, output: Path | None) -> str:
     """json or csv: as asked, else by the output file's suffix, else json; and a usable path."""
     if output is not None and not output.parent.is_dir():
         raise UsageError(f"{output}: the folder {output.parent} does not exist; create it first")
-    if output_format is None:
-        return "csv" if output is not None and output.suffix.lower() == ".csv" else "json"
-    return check_format(output_format, ("json", "csv"))
+    if output_format is None and output is not None:
+        suffix = output.suffix.lower()
+        if suffix not in (".json", ".csv"):
+            raise UsageError(
+                f"{output}: unknown export type {output.suffix or '(none)'!r}; end the file "
+                "name with .json or .csv, or give --format json or csv"
+            )
+        return suffix[1:]
+    return check_format(output_format or "json", ("json", "csv"))
 
 
 def write_output(text: str, output: Path | None) -> None:
@@ -185,7 +192,7 @@ def write_export(
     CSV is long: one row per trial and epoch (a trial without epochs has one row, epoch empty).
     JSON is one document, written as `to_json` would write it whole.
     """
-    records = (queries.export_record(t) for t in trials)
+    records = (export_record(t) for t in trials)
     if output_format == "csv":
         _export_csv(stream, records, data.param_names)
         return
@@ -227,3 +234,31 @@ def _export_csv(stream: TextIO, records: Iterable[dict[str, Any]], names: list[s
             [*fixed, epoch + 1, *(c[epoch] if epoch < len(c) else "" for c in curves)]
             for epoch in range(epochs)
         )
+
+
+def export_record(trial: FrozenTrial) -> dict[str, Any]:
+    """Everything about one trial, curves included (read with `curves=True`)."""
+    attrs = trial.user_attrs
+    curve = val_accuracy_curve(trial)
+    return {
+        "number": trial.number,
+        "round": attrs.get("round"),
+        "index": attrs.get("index"),
+        "attempt": attrs.get("attempt"),
+        "seed": attrs.get("seed"),
+        "state": queries.trial_state(trial),
+        "value": trial.value,
+        "params": dict(trial.params),
+        "datetime_start": _iso(trial.datetime_start),
+        "datetime_complete": _iso(trial.datetime_complete),
+        "epochs_run": attrs.get("epochs_run"),
+        "seconds": attrs.get("seconds"),
+        "diverged_at_epoch": attrs.get("diverged_at_epoch"),
+        "fail_reason": attrs.get("fail_reason"),
+        "error": attrs.get("error"),
+        "curves": {"val_accuracy": curve, **{k: attrs.get(k) or [] for k in CURVE_KEYS}},
+    }
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat(sep=" ", timespec="seconds") if moment else None

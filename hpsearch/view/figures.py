@@ -8,12 +8,21 @@ from __future__ import annotations
 
 from typing import Any
 
+from matplotlib.ticker import MaxNLocator
 from optuna.distributions import FloatDistribution, IntDistribution
 from optuna.trial import FrozenTrial
 
 from hpsearch.errors import HpsearchError
-from hpsearch.store.records import FINISHED, RoundRecord, is_diverged, ranked, score
-from hpsearch.view.queries import StudyData
+from hpsearch.store.records import (
+    FINISHED,
+    RoundRecord,
+    is_diverged,
+    ranked,
+    score,
+    val_accuracy,
+    val_accuracy_curve,
+)
+from hpsearch.view.queries import StudyData, maximize
 from hpsearch.view.text import label as param_label
 
 TOP = 20
@@ -32,12 +41,12 @@ ROUND_LABEL = {"fontsize": 9, "color": "grey", "va": "bottom"}
 
 
 def _curve(trial: FrozenTrial) -> list[float]:
-    return [trial.intermediate_values[s] for s in sorted(trial.intermediate_values)]
+    return val_accuracy_curve(trial)
 
 
 def curves(figure: Any, data: StudyData) -> None:
     """The book's figure: the 20 best trials' accuracy per epoch, a 4×5 grid titled Best-k."""
-    top = ranked(data.trials)[:TOP]
+    top = ranked(data.trials, maximize(data))[:TOP]
     if not any(trial.intermediate_values for trial in top):
         raise NotDrawable(f"study {data.name!r} has no per-epoch values to plot")
     axes = figure.subplots(4, 5, sharex=True, sharey=True)
@@ -58,7 +67,6 @@ def curves(figure: Any, data: StudyData) -> None:
 
 def _panel(ax: Any, rank: int, trial: FrozenTrial) -> None:
     """One trial's curves, titled as the book does: Best-k (its validation accuracy)."""
-    from matplotlib.ticker import MaxNLocator
 
     val, train = _curve(trial), trial.user_attrs.get("train_accuracy") or []
     ax.plot(range(1, len(val) + 1), val, "-", color=VAL, label="validation")
@@ -69,7 +77,7 @@ def _panel(ax: Any, rank: int, trial: FrozenTrial) -> None:
         text = f"diverged at epoch {epoch}" if epoch else "diverged"
         ax.text(0.5, 0.5, text, transform=ax.transAxes, ha="center", color=DIVERGED)
     else:
-        ax.set_title(f"Best-{rank} ({score(trial) or 0.0:.3f})", fontsize=10)
+        ax.set_title(f"Best-{rank} ({val_accuracy(trial) or 0.0:.3f})", fontsize=10)
     ax.set_ylim(0.0, 1.0)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.grid(alpha=0.3)
@@ -112,7 +120,7 @@ def scatter(figure: Any, data: StudyData) -> None:
     points = ax.scatter(
         [t.params[x] for t in good],
         [t.params[y] for t in good],
-        c=[score(t) for t in good],
+        c=[val_accuracy(t) for t in good],
         cmap="viridis",
         vmin=0.0,
         vmax=1.0,
@@ -132,8 +140,8 @@ def scatter(figure: Any, data: StudyData) -> None:
         )
     _round_boxes(ax, data.rounds, x, y)
     if good:
-        best = ranked(good)[0]
-        best_label = f"best ({score(best):.3f})"
+        best = ranked(good, maximize(data))[0]
+        best_label = f"best ({val_accuracy(best) or 0.0:.3f})"
         ax.scatter([best.params[x]], [best.params[y]], label=best_label, **BEST_STAR)
     ax.set_xscale("log" if x_log else "linear")
     ax.set_yscale("log" if y_log else "linear")
@@ -159,63 +167,6 @@ def _round_boxes(ax: Any, rounds: list[RoundRecord], x: str, y: str) -> None:
         box = Rectangle(corner, width, height, fill=False, edgecolor=color, label=label)
         box.set(linewidth=1.5, zorder=2)
         ax.add_patch(box)
-
-
-def history(figure: Any, data: StudyData) -> None:
-    """Validation accuracy of each trial in trial order, the best so far, round boundaries."""
-    ax = figure.add_subplot()
-    trials = sorted((t for t in data.trials if t.state in FINISHED), key=lambda t: t.number)
-    good = [t for t in trials if score(t) is not None]
-    bad = [t for t in trials if is_diverged(t)]
-    size = 20 if len(trials) < 500 else 4
-    ax.scatter(
-        [t.number for t in good],
-        [score(t) for t in good],
-        s=size,
-        color=VAL,
-        label="trial",
-        zorder=3,
-    )
-    if bad:
-        ax.scatter(
-            [t.number for t in bad],
-            [0.0] * len(bad),
-            marker="x",
-            s=size * 1.5,
-            color=DIVERGED,
-            label="diverged",
-            zorder=3,
-        )
-    best, so_far = [], -1.0
-    for trial in trials:
-        so_far = max(so_far, score(trial) or 0.0)
-        best.append(so_far)
-    ax.step([t.number for t in trials], best, where="post", color="black", label="best so far")
-    _round_starts(ax, data.trials)
-    ax.set_ylim(-0.02, 1.0)
-    ax.set_xlabel("trial number")
-    ax.set_ylabel("validation accuracy")
-    ax.set_title(f"{data.name}: validation accuracy per trial", pad=22)
-    ax.grid(alpha=0.3)
-    ax.legend(loc="lower right", fontsize=9)
-
-
-def _round_starts(ax: Any, trials: list[FrozenTrial]) -> None:
-    """A dotted line before each round's first trial, and the round's name above it."""
-    starts: dict[int, int] = {}
-    epochs: dict[int, str] = {}  # with a schedule: the round's epochs in its label
-    for trial in trials:
-        number = trial.user_attrs.get("round")
-        if number is not None:
-            starts[number] = min(starts.get(number, trial.number), trial.number)
-            if "epochs" in trial.user_attrs:
-                epochs[number] = f", {trial.user_attrs['epochs']} ep"
-    for number, start in sorted(starts.items()):
-        if start > 0:
-            ax.axvline(start - 0.5, color="grey", linestyle=":", zorder=1)
-        where = ax.get_xaxis_transform()  # x in data, y in axes units
-        label = f"round {number}{epochs.get(number, '')}"
-        ax.text(start, 1.01, label, transform=where, **ROUND_LABEL)
 
 
 def ranges(figure: Any, data: StudyData) -> None:
@@ -278,7 +229,7 @@ def _round_range(ax: Any, data: StudyData, record: RoundRecord, name: str) -> No
         alpha=faint,
         label="trials" if first else None,
     )
-    best = ranked(trials)
+    best = ranked(trials, maximize(data))
     if best and score(best[0]) is not None:
         ax.plot(
             [best[0].params[name]],

@@ -12,7 +12,7 @@ from typing import Any
 
 from optuna.trial import FrozenTrial
 
-from hpsearch.store.records import FINISHED, is_diverged, score
+from hpsearch.store.records import FINISHED, is_diverged, score, val_accuracy
 from hpsearch.study.grid import distinct_points, point_key
 from hpsearch.view import queries
 from hpsearch.view.listings import Column, maybe
@@ -41,7 +41,7 @@ def by_point(data: queries.StudyData) -> dict[tuple[Any, ...], list[FrozenTrial]
 def finals(trial: FrozenTrial) -> dict[str, float | None]:
     """The final validation and training accuracy of a trial, and their gap."""
     train = trial.user_attrs.get("train_accuracy") or []
-    val = score(trial)
+    val = None if score(trial) is None else val_accuracy(trial)
     if is_diverged(trial) or not train or val is None:
         return {"val_accuracy": 0.0 if is_diverged(trial) else val, "train_accuracy": None,
                 "gap": None}  # fmt: skip

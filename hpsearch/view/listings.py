@@ -17,7 +17,7 @@ from typing import Any, TextIO
 
 from rich.console import Console
 
-from hpsearch.errors import UsageError
+from hpsearch.errors import UsageError, unknown_choice
 from hpsearch.store.records import RoundRecord
 from hpsearch.view import queries
 from hpsearch.view.overview import StudyOverview
@@ -30,7 +30,7 @@ WIDE = 200  # columns for tables written to a pipe or file: never wrap a row
 
 def check_format(output_format: str, allowed: tuple[str, ...] = FORMATS) -> str:
     if output_format not in allowed:
-        raise UsageError(f"unknown format {output_format!r}; choose from {', '.join(allowed)}")
+        raise UsageError(unknown_choice("format", output_format, allowed))
     return output_format
 
 

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from optuna.storages import RDBStorage
+from optuna.study import StudyDirection
 
 from hpsearch.store.aggregates import aggregates, studies_by_id
 from hpsearch.store.liveness import holder_alive, server_time
@@ -59,13 +60,20 @@ def overview(storage: RDBStorage) -> list[StudyOverview]:
                 rounds_planned=spec["rounds"] if spec else None,
                 trials=_counts(found.counts[sid], retried := found.retried.get(sid, 0)),
                 retried=retried,
-                best=found.best.get(sid),
+                best=_best(found.best.get(sid), study.direction),
                 test_accuracy=(attrs.get(TEST_KEY) or {}).get("test_accuracy"),
                 started=started,
                 last_changed=last_changed,
             )
         )
     return result
+
+
+def _best(values: tuple[float, float] | None, direction: StudyDirection) -> float | None:
+    """The study's best value in its objective's direction (a loss: the lowest)."""
+    if values is None:
+        return None
+    return values[1] if direction == StudyDirection.MINIMIZE else values[0]
 
 
 def _study_state(attrs: dict[str, Any], counts: dict[str, int], alive: bool) -> str:

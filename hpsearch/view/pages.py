@@ -51,7 +51,10 @@ def study_page(data: queries.StudyData, summary: dict[str, Any]) -> str:
         test=test_line(data.test),
         spec=spec_toml(spec) if spec else None,
         rounds=_table(columns, round_rows(data.rounds, data.param_names)),
-        best=[book_line(i, t) for i, t in enumerate(ranked(data.trials)[:20], start=1)],
+        best=[
+            book_line(i, t)
+            for i, t in enumerate(ranked(data.trials, queries.maximize(data))[:20], start=1)
+        ],
         plots=list(summary["plots"].items()),
         skipped=list(summary["skipped_plots"].items()),
     )

@@ -14,15 +14,15 @@ from typing import Any
 
 import optuna
 
-from hpsearch.errors import HpsearchError, UsageError
+from hpsearch.errors import HpsearchError, UsageError, unknown_choice
 from hpsearch.store.records import FINISHED, ranked
 from hpsearch.store.studies import pick_study
-from hpsearch.view import figures
+from hpsearch.view import figures, history
 from hpsearch.view.figures import NotDrawable
-from hpsearch.view.queries import RANK_ATTRS, StudyData, load_study_data, open_reader
+from hpsearch.view.queries import RANK_ATTRS, StudyData, load_study_data, maximize, open_reader
 from hpsearch.view.text import safe_name
 
-OWN = {"curves": figures.curves, "scatter": figures.scatter, "history": figures.history,
+OWN = {"curves": figures.curves, "scatter": figures.scatter, "history": history.history,
        "ranges": figures.ranges}  # fmt: skip
 OWN_KINDS = tuple(OWN)
 OPTUNA_KINDS = ("importances", "slice", "contour", "intermediate")
@@ -47,7 +47,7 @@ def figure_size(kind: str) -> tuple[int, int]:
 
 def check_kind(kind: str) -> str:
     if kind not in ALL_KINDS:
-        raise UsageError(f"unknown plot kind {kind!r}; choose from {', '.join(ALL_KINDS)}")
+        raise UsageError(unknown_choice("plot kind", kind, ALL_KINDS))
     return kind
 
 
@@ -151,9 +151,38 @@ def _optuna_figure(data: StudyData, kind: str) -> Any:
             raise NotDrawable(f"Optuna found no parameter importances in study {data.name!r}")
         if kind == "intermediate" and len(first.lines) > MAX_LEGEND:
             first.get_legend().remove()  # one entry per trial: unreadable past a few dozen
-        if kind != "slice":  # the slice plot's shared colour bar does not survive it
+        _readable_log_ticks(figure)
+        matrix = kind == "contour" and len(figure.axes) > 2  # a grid of pairs and one bar
+        if kind != "slice" and not matrix:  # their shared colour bar does not survive it
             figure.tight_layout()
+        elif matrix:  # room for the bar at the right, over no axes
+            figure.subplots_adjust(left=0.08, right=0.86, bottom=0.08, top=0.93, hspace=0.45)
+            bar = next(ax for ax in figure.axes if ax.get_label() == "<colorbar>")
+            bar.set_position((0.89, 0.08, 0.02, 0.85))
     return figure
+
+
+def _readable_log_ticks(figure: Any) -> None:
+    """Log axes labelled at a few ticks that never overlap. matplotlib labels the minor ticks
+    of an axis spanning less than a decade (2×10⁻⁶, 3×10⁻⁶, ...), and every decade of a wide
+    one: on the small axes of Optuna's matrices they run into each other. Here at most four
+    labelled ticks: powers of ten on a wide axis, 1, 2 and 5 times one (written 2e-06) on a
+    narrow one; the other ticks unlabelled."""
+    import math
+
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    for ax in figure.axes:
+        for axis, limits in ((ax.xaxis, ax.get_xlim()), (ax.yaxis, ax.get_ylim())):
+            if axis.get_scale() != "log" or min(limits) <= 0:
+                continue
+            decades = math.log10(max(limits)) - math.log10(min(limits))
+            if decades >= 1.5:
+                axis.set_major_locator(LogLocator(base=10, numticks=4))
+            else:
+                axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+                axis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:.0e}"))
+            axis.set_minor_formatter(NullFormatter())
 
 
 def _in_memory(data: StudyData, kind: str) -> tuple[optuna.Study, str]:
@@ -161,10 +190,11 @@ def _in_memory(data: StudyData, kind: str) -> tuple[optuna.Study, str]:
     values: more is a hairball, slow to draw), and the figure's title."""
     trials, title = data.trials, data.name
     if kind == "intermediate" and len(trials) > MAX_CURVES:
-        trials = ranked(trials)[:MAX_CURVES]
+        trials = ranked(trials, maximize(data))[:MAX_CURVES]
         title += f" (the {MAX_CURVES} best of {len(data.trials)} trials)"
     storage = optuna.storages.InMemoryStorage()
-    study = optuna.create_study(storage=storage, study_name=data.name, direction="maximize")
+    direction = data.spec.direction if data.spec else "maximize"
+    study = optuna.create_study(storage=storage, study_name=data.name, direction=direction)
     study.add_trials(trials)
     return study, title
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 from optuna.storages import RDBStorage
@@ -20,7 +19,6 @@ from hpsearch.store.engines import open_storage
 from hpsearch.store.reads import STATE_NAMES, read_trials
 from hpsearch.store.records import (
     COMPLETE_KEY,
-    CURVE_KEYS,
     FINISHED,
     SPEC_KEY,
     TEST_KEY,
@@ -29,21 +27,31 @@ from hpsearch.store.records import (
     ranked,
     read_rounds,
     score,
+    val_accuracy,
 )
 from hpsearch.store.slices import (
     iter_trials,
     param_names,
     read_trial_ids,
+    study_user_attr,
     trial_count,
 )
 from hpsearch.store.studies import pick_study
 from hpsearch.store.top import top_listed_ids, top_trial_ids
-from hpsearch.study.spec import StudySpec
+from hpsearch.study.spec import OBJECTIVES, StudySpec
 
 STATES = ("complete", "pruned", "failed", "diverged", "running", "waiting")
 # The trial attributes each view needs (reading fewer is faster on big studies).
 RANK_ATTRS = ("round", "index", "diverged", "seed")
-ROW_ATTRS = (*RANK_ATTRS, "train_accuracy", "epochs_run", "seconds", "fail_reason", "error")
+ROW_ATTRS = (
+    *RANK_ATTRS,
+    "train_accuracy",
+    "val_accuracy",
+    "epochs_run",
+    "seconds",
+    "fail_reason",
+    "error",
+)
 
 
 @dataclass
@@ -111,7 +119,9 @@ def load_top_data(
     number of trials in the study."""
     name = pick_study(storage, name)
     study_id = storage.get_study_id_from_name(name)
-    ids = (top_listed_ids if listed else top_trial_ids)(storage, study_id, top)
+    spec = study_user_attr(storage, study_id, SPEC_KEY) or {}
+    maximize = OBJECTIVES[spec.get("objective", "val_accuracy")] == "maximize"
+    ids = (top_listed_ids if listed else top_trial_ids)(storage, study_id, top, maximize)
     data = _study_data(storage, name, study_id, read_trial_ids(storage, study_id, ids))
     data.count = trial_count(storage, study_id)
     return data
@@ -128,6 +138,11 @@ def stream_study_data(
     if data.spec is None:
         data.names = param_names(storage, study_id)
     return data, iter_trials(storage, study_id, curves=True)
+
+
+def maximize(data: StudyData) -> bool:
+    """Whether the study's objective is maximised (a study not made by hpsearch: yes)."""
+    return data.spec is None or data.spec.maximize
 
 
 def _study_data(
@@ -153,7 +168,7 @@ def trial_state(trial: FrozenTrial) -> str:
 
 def best_trial(data: StudyData) -> FrozenTrial:
     """The best finished, non-diverged trial (ties: the earliest), as the runner ranks them."""
-    best = ranked(data.trials)
+    best = ranked(data.trials, maximize(data))
     if not best or score(best[0]) is None:
         raise HpsearchError(f"study {data.name!r} has no finished trial that did not diverge yet")
     return best[0]
@@ -174,7 +189,7 @@ def best_settings(data: StudyData) -> dict[str, Any]:
         "trial": trial.number,
         "round": trial.user_attrs.get("round"),
         "trial_seed": trial.user_attrs.get("seed"),
-        "val_accuracy": trial.value,
+        "val_accuracy": val_accuracy(trial),
         "test_accuracy": test.get("test_accuracy") if test.get("trial") == trial.number else None,
         "params": dict(trial.params),
         "data": _data_table(spec) if spec else {},
@@ -191,31 +206,3 @@ def _data_table(spec: StudySpec) -> dict[str, Any]:
         "data_dir": spec.data_dir,
     }
     return {key: value for key, value in table.items() if value is not None}
-
-
-def export_record(trial: FrozenTrial) -> dict[str, Any]:
-    """Everything about one trial, curves included (read with `curves=True`)."""
-    attrs = trial.user_attrs
-    curve = [trial.intermediate_values[s] for s in sorted(trial.intermediate_values)]
-    return {
-        "number": trial.number,
-        "round": attrs.get("round"),
-        "index": attrs.get("index"),
-        "attempt": attrs.get("attempt"),
-        "seed": attrs.get("seed"),
-        "state": trial_state(trial),
-        "value": trial.value,
-        "params": dict(trial.params),
-        "datetime_start": _iso(trial.datetime_start),
-        "datetime_complete": _iso(trial.datetime_complete),
-        "epochs_run": attrs.get("epochs_run"),
-        "seconds": attrs.get("seconds"),
-        "diverged_at_epoch": attrs.get("diverged_at_epoch"),
-        "fail_reason": attrs.get("fail_reason"),
-        "error": attrs.get("error"),
-        "curves": {"val_accuracy": curve, **{k: attrs.get(k) or [] for k in CURVE_KEYS}},
-    }
-
-
-def _iso(moment: datetime | None) -> str | None:
-    return moment.isoformat(sep=" ", timespec="seconds") if moment else None

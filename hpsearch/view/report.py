@@ -101,7 +101,10 @@ def summary_markdown(data: queries.StudyData, summary: dict[str, Any]) -> str:
             markdown_table(columns, rows),
             "",
         ]
-    best = [book_line(i, t) for i, t in enumerate(ranked(data.trials)[:20], start=1)]
+    best = [
+        book_line(i, t)
+        for i, t in enumerate(ranked(data.trials, queries.maximize(data))[:20], start=1)
+    ]
     lines += ["## Best trials", "", *_fenced("\n".join(best)), ""] if best else []
     lines += ["## Plots", ""]
     lines += [f"![{kind}]({file})\n" for kind, file in summary["plots"].items()]

@@ -11,13 +11,14 @@ from optuna.storages import RDBStorage
 from optuna.trial import FrozenTrial, TrialState
 
 from hpsearch.errors import UsageError
-from hpsearch.store.records import FINISHED, FIXED_PARAMS_KEY, place
+from hpsearch.store.records import FINISHED, FIXED_PARAMS_KEY, place, ranked, val_accuracy
 from hpsearch.view.queries import (
     ROW_ATTRS,
     STATES,
     StudyData,
     load_study_data,
     load_top_data,
+    maximize,
     trial_state,
 )
 
@@ -58,7 +59,7 @@ def trial_row(trial: FrozenTrial, param_names: list[str]) -> dict[str, Any]:
     """One line of `hpsearch trials`: parameters (a waiting trial's enqueued ones), round,
     state, final accuracies, cost, and why it failed."""
     train = trial.user_attrs.get("train_accuracy") or []
-    value = trial.value if trial.state in FINISHED else None
+    value = val_accuracy(trial) if trial.state in FINISHED else None
     params = trial.params or trial.system_attrs.get(FIXED_PARAMS_KEY, {})
     return {
         "number": trial.number,
@@ -103,9 +104,9 @@ def select_trials(
     sort: str | None = None,
     reverse: bool = False,
 ) -> list[dict[str, Any]]:
-    """Rows of `hpsearch trials`: filtered, cut to the `top` best (by validation accuracy,
-    ties by place), then sorted by `sort` (accuracies best first; default: the trial number,
-    or with `top` the ranking itself)."""
+    """Rows of `hpsearch trials`: filtered, cut to the `top` best (as `ranked` ranks them:
+    the study's objective, ties by place), then sorted by `sort` (accuracies best first;
+    default: the trial number, or with `top` the ranking itself)."""
     if state is not None and state not in STATES:
         raise UsageError(f"unknown trial state {state!r}; choose from {', '.join(STATES)}")
     names = data.param_names
@@ -122,11 +123,14 @@ def select_trials(
         if (round_number is None or r["round"] == round_number)
         and (state is None or r["state"] == state)
     ]
-    if top is not None:
-        rows = _sorted(rows, "val_accuracy", False, names, places)[:top]
-    return _sorted(
-        rows, sort or ("val_accuracy" if top is not None else "number"), reverse, names, places
-    )
+    if top is not None:  # the N best as the study ranks them (its objective, ties by place)
+        shown = {r["number"] for r in rows}
+        best = ranked([t for t in data.trials if t.number in shown], maximize(data))[:top]
+        by_number = {r["number"]: r for r in rows}
+        rows = [by_number[t.number] for t in best]
+        if sort is None:
+            return rows[::-1] if reverse else rows
+    return _sorted(rows, sort or "number", reverse, names, places)
 
 
 def _sorted(

@@ -13,7 +13,7 @@ from typing import Any
 from optuna.trial import FrozenTrial
 
 from hpsearch.store.reads import STATE_NAMES
-from hpsearch.store.records import FINISHED, RoundRecord, is_diverged, score
+from hpsearch.store.records import FINISHED, RoundRecord, is_diverged, score, val_accuracy
 from hpsearch.study.space import Range
 from hpsearch.study.spec import StudySpec
 
@@ -49,8 +49,10 @@ def acc(value: float | None) -> str:
 def book_line(rank: int, trial: FrozenTrial) -> str:
     """'Best-1 (val acc 0.83) | lr 9.2e-03, weight decay 3.9e-07', the book's 6.5 printout."""
     params = ", ".join(f"{label(k)} {_book_value(v)}" for k, v in trial.params.items())
-    accuracy = "diverged" if is_diverged(trial) else f"val acc {score(trial) or 0.0:.2f}"
-    return f"Best-{rank} ({accuracy}) | {params}"
+    accuracy = "diverged" if is_diverged(trial) else f"val acc {val_accuracy(trial) or 0.0:.2f}"
+    if "val_accuracy" in trial.user_attrs and not is_diverged(trial):  # the objective: a loss
+        accuracy = f"val loss {score(trial) or 0.0:.3f}, {accuracy}"
+    return f"Best-{rank} ({accuracy})" + (f" | {params}" if params else "")
 
 
 def _book_value(value: Any) -> str:

@@ -111,3 +111,11 @@ def test_a_result_is_stored_whole_once_and_never_half(url: str) -> None:
     assert failed.state == TrialState.FAIL and failed.value is None
     assert failed.user_attrs["fail_reason"] == "error"
     storage.engine.dispose()
+
+
+def test_the_study_files_name_bound_is_optunas_column_length() -> None:
+    """study/portable.py cannot import Optuna's private schema; this checks its copy."""
+    from hpsearch.store.tables import MODELS
+    from hpsearch.study.portable import MAX_NAME_LENGTH
+
+    assert MODELS.StudyModel.__table__.c.study_name.type.length == MAX_NAME_LENGTH

@@ -14,7 +14,7 @@ from optuna.trial import TrialState
 
 from hpsearch.store import slices
 from hpsearch.store.engines import open_storage
-from hpsearch.view import queries
+from hpsearch.view import documents, queries
 from hpsearch.view.listings import to_json
 
 LR = FloatDistribution(1e-4, 1e-1, log=True)
@@ -28,7 +28,7 @@ def test_streamed_json_is_the_whole_document_text(tmp_path: Path) -> None:
     data = queries.load_study_data(storage, "tiny", curves=True)
     whole = {"study": "tiny", "spec": data.user_attrs["hpsearch:spec"],
              "rounds": [r.to_dict() for r in data.rounds], "test": data.test,
-             "trials": [queries.export_record(t) for t in data.trials]}  # fmt: skip
+             "trials": [documents.export_record(t) for t in data.trials]}  # fmt: skip
     exported = hpsearch("export", "tiny", "-s", url, "--format", "json")
     assert exported.stdout == to_json(whole) + "\n"
     storage.engine.dispose()
