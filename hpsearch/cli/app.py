@@ -13,7 +13,7 @@ import typer
 from typer.core import TyperCommand, TyperGroup
 
 from hpsearch.cli.terminal import console
-from hpsearch.errors import HpsearchError
+from hpsearch.errors import EXIT_SIGINT, HpsearchError
 
 stdout = console()
 stderr = console(stderr=True)
@@ -77,6 +77,11 @@ class Commands(TyperGroup):
         except BrokenPipeError:  # `hpsearch trials | head -1`: the reader has all it wanted
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no flush error
             raise typer.Exit(0) from None
+        except KeyboardInterrupt:  # Ctrl-C before a command's own handlers (click: exit 1)
+            if (ctx.obj or {}).get("debug"):
+                raise
+            error_line("interrupted; what was stored stays stored: run the same command again")
+            raise typer.Exit(EXIT_SIGINT) from None
         except HpsearchError as error:
             if (ctx.obj or {}).get("debug"):
                 raise

@@ -53,3 +53,17 @@ def test_export_to_an_unknown_suffix_says_which_it_knows(tmp_path: Path) -> None
         "or give --format json or csv"
     )
     assert not out.exists()
+
+
+def test_ctrl_c_before_a_commands_own_handlers_exits_130_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # click turns a KeyboardInterrupt into "Aborted!" and exit 1 (found by `make chaos`: a
+    # SIGINT while `run` was still opening its PostgreSQL storage)
+    def interrupted(_: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("hpsearch.study.file.load_study_file", interrupted)
+    result = CliRunner().invoke(app, ["check", str(write_tiny_study(tmp_path))])
+    assert result.exit_code == 130, result.output
+    assert "interrupted" in result.output and "Aborted" not in result.output
