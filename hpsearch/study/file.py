@@ -5,6 +5,7 @@ Every error names the file, the field and the fix, in one line (`StudyFileError`
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import tomllib
 from pathlib import Path
@@ -13,6 +14,7 @@ from typing import Any
 from hpsearch.errors import StudyFileError
 from hpsearch.study.choices import check_choices
 from hpsearch.study.efficiency import EFFICIENCY_FIELDS, parse_efficiency
+from hpsearch.study.final import parse_final
 from hpsearch.study.grid import GRID_FIELDS, parse_grid
 from hpsearch.study.settings import check_types, dataset_field
 from hpsearch.study.spec import Narrowing, ParamSpec, StudySpec
@@ -22,7 +24,7 @@ MAX_TRIALS = 100_000
 TOP_LEVEL = {"name", "seed", "data", "train", "search"}
 DATA_FIELDS = {"dataset", "n_samples", "val_fraction", "test_fraction", "data_dir"}
 SEARCH_NARROWING = {"rounds", "trials_per_round", "top_fraction", "min_top", "margin"}
-SEARCH_FIELDS = SEARCH_NARROWING | {"retries", "params", *GRID_FIELDS} | EFFICIENCY_FIELDS
+SEARCH_FIELDS = SEARCH_NARROWING | {"retries", "params", "final", *GRID_FIELDS} | EFFICIENCY_FIELDS
 PARAM_FIELDS = {"type", "low", "high", "log", "choices", "limits"}
 TRAIN_FIELDS = set(TrainConfig.field_names()) - {"seed"}
 
@@ -112,6 +114,8 @@ def parse_study(document: dict[str, Any], where: str) -> StudySpec:
             "search.trials_per_round",
             f"rounds × trials_per_round is {spec.total_trials}; keep it at most {MAX_TRIALS}",
         )
+    final = parse_final(search, where, grid=spec.grid, trials=spec.total_trials)
+    spec = dataclasses.replace(spec, final=final) if final else spec
     check_types(train, params, where)
     _check_train_config(spec, where)
     return spec

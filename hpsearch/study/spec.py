@@ -54,9 +54,24 @@ class Pruning:
     min_reference: int = 5
 
 
+@dataclass(frozen=True)
+class Final:
+    """The noise-aware final choice (see `hpsearch.study.final`): the `top` best trials are
+    trained again with `seeds` new seeds each, and the best mean is scored on the test split."""
+
+    top: int = 3
+    seeds: int = 5
+
+
 # Fields added after the first stored studies: left out of the stored dict while they hold
 # their defaults, so a study stored before them still matches its unchanged file.
-_OPTIONAL = {"round_epochs": (), "round_trials": (), "sampler": "random", "pruning": None}
+_OPTIONAL = {
+    "round_epochs": (),
+    "round_trials": (),
+    "sampler": "random",
+    "pruning": None,
+    "final": None,
+}
 
 
 @dataclass(frozen=True)
@@ -81,6 +96,7 @@ class StudySpec:
     grid: bool = False  # every combination of the params' choices (hpsearch.study.grid)
     repeats: int = 1  # training seeds per grid point
     points: tuple[dict[str, Any], ...] = ()  # settings that go together, one grid axis
+    final: Final | None = None  # [search.final]; None: the single best trial is tested
 
     @property
     def total_trials(self) -> int:
@@ -128,6 +144,8 @@ class StudySpec:
             fields["pruning"] = Pruning(
                 **{**fields["pruning"], "epochs": tuple(fields["pruning"]["epochs"])}
             )
+        if fields.get("final"):
+            fields["final"] = Final(**fields["final"])
         return cls(**fields)
 
     def train_config(
