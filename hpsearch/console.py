@@ -104,6 +104,7 @@ class ConsoleObserver(Observer):
                 f"{spec.final.seeds} new seeds each, then scoring the best mean on the test "
                 "split ...",
                 highlight=False,
+                soft_wrap=True,
             )
 
     def waiting(self, message: str) -> None:

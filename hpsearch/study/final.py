@@ -55,8 +55,9 @@ def parse_final(search: dict[str, Any], where: str, *, grid: bool, trials: int) 
             "a grid study's search.repeats already trains each point with several seeds; "
             "remove [search.final]",
         )
-    top = _count(table, "top", 3, min(MAX_TOP, trials), where, f"the study's {trials} trials")
-    seeds = _count(table, "seeds", 5, MAX_SEEDS, where, str(MAX_SEEDS))
+    most = f"the study's {trials} trials" if trials <= MAX_TOP else "the most re-evaluated"
+    top = _count(table, "top", 3, min(MAX_TOP, trials), where, most)
+    seeds = _count(table, "seeds", 5, MAX_SEEDS, where, "the most per configuration")
     return Final(top=top, seeds=seeds)
 
 
