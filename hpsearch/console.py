@@ -21,12 +21,13 @@ from hpsearch.view.text import acc, book_line, round_line, round_name, test_line
 def print_summary(console: Console, summary: RunSummary) -> None:
     if summary.already_complete:
         console.print(f"Study {summary.study_name!r} is already complete; nothing to do.")
+    n_val = summary.sizes.get("val")
     rows = round_rows(summary.rounds, summary.param_names)
-    console.print(rich_table("Rounds", round_columns(summary.param_names), rows))
+    console.print(rich_table("Rounds", round_columns(summary.param_names, n_val), rows))
     for rank, trial in enumerate(summary.top, start=1):
-        console.print(book_line(rank, trial), highlight=False)
+        console.print(book_line(rank, trial, n_val), highlight=False)
     if summary.test.get("test_accuracy") is not None:
-        console.print(test_line(summary.test))
+        console.print(test_line(summary.test, summary.sizes, summary.final), highlight=False)
     console.print(
         f"Study {summary.study_name!r} stored in {summary.storage} ({summary.seconds:.1f} s)",
         highlight=False,
@@ -45,6 +46,8 @@ def summary_json(summary: RunSummary) -> dict[str, Any]:
         "rounds": [r.to_dict() for r in summary.rounds],
         "best": [trial_json(t) for t in summary.top],
         "test": summary.test,
+        "final": summary.final,
+        "split": summary.sizes,
     }
 
 
@@ -92,6 +95,16 @@ class ConsoleObserver(Observer):
         if not self.quiet:
             self.console.print(
                 "scoring the best configuration on the test split ...", highlight=False
+            )
+
+    def reevaluating(self, spec: StudySpec) -> None:
+        if not self.quiet and spec.final:
+            self.console.print(
+                f"re-evaluating the top {spec.final.top} configurations with "
+                f"{spec.final.seeds} new seeds each, then scoring the best mean on the test "
+                "split ...",
+                highlight=False,
+                soft_wrap=True,
             )
 
     def waiting(self, message: str) -> None:

@@ -19,21 +19,23 @@ import optuna
 import sqlalchemy
 from optuna.storages import RDBStorage
 from optuna.trial import FrozenTrial
-from threadpoolctl import threadpool_limits
 
 import trainer
 from hpsearch.errors import HpsearchError, StudyFileError
 from hpsearch.run.events import Observer, Progress, RunSummary
+from hpsearch.run.final import score_test, store_split_sizes
 from hpsearch.run.idle import IdleWatch, idle_message
 from hpsearch.run.lock import coordinator_lock
 from hpsearch.run.outcomes import check_round_outcome
 from hpsearch.run.proposals import propose
 from hpsearch.run.rounds import enqueue_missing, fault_point, plan_round
-from hpsearch.run.trial import Interrupted, load_split
+from hpsearch.run.trial import load_split
 from hpsearch.run.worker import fail_abandoned, open_worker_storage, spawn_workers, stop_workers
 from hpsearch.store.engines import redact
 from hpsearch.store.records import (
     COMPLETE_KEY,
+    FINAL_KEY,
+    SPLIT_KEY,
     TEST_KEY,
     RoundRecord,
     finished_by_index,
@@ -94,8 +96,9 @@ def run_study(
     started = time.perf_counter()
     storage = open_worker_storage(url)
     try:
-        check_data(spec)
+        split = check_data(spec)
         study = create_or_check_study(storage, spec)
+        store_split_sizes(study, split)
         study_id = storage.get_study_id_from_name(spec.name)
         done = sum(r.done for r in read_rounds(study.user_attrs))  # a top-up adds rounds
         already_complete = bool(study.user_attrs.get(COMPLETE_KEY)) and done >= spec.rounds
@@ -144,11 +147,11 @@ class _Coordinator:
                 return
             with_retries(functools.partial(self.run_round, round_number), "run a round")
         if not self.stop.is_set():
-            self.observer.testing()
-            with_retries(self.finish, "score the test split")
+            self.observer.reevaluating(self.spec) if self.spec.final else self.observer.testing()
+            with_retries(self.finish, "choose and score the final configuration")
 
     def finish(self) -> None:
-        if _score_test(self.study, self.storage, self.study_id, self.spec, self.stop):
+        if score_test(self.study, self.storage, self.study_id, self.spec, self.stop):
             self.study.set_user_attr(COMPLETE_KEY, True)
 
     def run_round(self, round_number: int) -> None:
@@ -229,49 +232,6 @@ class _Coordinator:
             )
 
 
-def _score_test(
-    study: optuna.Study, storage: RDBStorage, study_id: int, spec: StudySpec, stop: threading.Event
-) -> bool:
-    """Train the best configuration once more and score it on the held-out test split.
-
-    Returns False if `stop` ended the training first (nothing is stored then).
-    """
-    best = read_trial_ids(storage, study_id, top_trial_ids(storage, study_id, 1, spec.maximize))
-    stored = study.user_attrs.get(TEST_KEY)
-    if stored is not None and stored["trial"] == (best[0].number if best else None):
-        return True  # scored already; a top-up that found a better trial scores that one
-    if not best or score(best[0]) is None:
-        study.set_user_attr(
-            TEST_KEY, {"trial": None, "reason": "no trial finished without diverging"}
-        )
-        return True
-    trial = best[0]
-    config = spec.train_config(
-        dict(trial.params), int(trial.user_attrs["seed"]), trial.user_attrs.get("epochs")
-    )
-
-    def check_stop(_: trainer.EpochResult) -> None:
-        if stop.is_set():
-            raise Interrupted
-
-    try:
-        with threadpool_limits(limits=1):
-            history = trainer.train(config, load_split(spec), check_stop, score_test=True)
-    except Interrupted:
-        return False
-    fault_point("test")
-    study.set_user_attr(
-        TEST_KEY,
-        {
-            "trial": trial.number,
-            "params": dict(trial.params),
-            "val_accuracy": history.val_accuracy,
-            "test_accuracy": history.test_accuracy,
-        },
-    )
-    return True
-
-
 def _summary(
     study: optuna.Study,
     storage: RDBStorage,
@@ -294,4 +254,6 @@ def _summary(
         seconds=seconds,
         spec=spec,
         param_names=[p.name for p in spec.params],
+        sizes=study.user_attrs.get(SPLIT_KEY) or {},
+        final=study.user_attrs.get(FINAL_KEY) if spec.final else None,
     )

@@ -36,6 +36,8 @@ class RunSummary:
     seconds: float
     spec: StudySpec
     param_names: list[str] = field(default_factory=list)
+    sizes: dict[str, int] = field(default_factory=dict)  # the split's parts: train, val, test
+    final: dict[str, Any] | None = None  # the [search.final] choice, as stored
 
 
 class Observer:
@@ -45,5 +47,8 @@ class Observer:
     def progress(self, progress: Progress) -> None: ...
     def round_finished(self, record: RoundRecord, spec: StudySpec) -> None: ...
     def testing(self) -> None: ...
+    def reevaluating(self, spec: StudySpec) -> None:
+        """The top trials are trained again with new seeds ([search.final]), then tested."""
+
     def waiting(self, message: str) -> None:
         """The run waits for someone else (workers, another coordinator): say for whom."""

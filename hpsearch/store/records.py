@@ -1,7 +1,9 @@
 """What hpsearch keeps in an Optuna study beyond Optuna's own columns, and how it reads it back.
 
 Study user attributes: the study file (`hpsearch:spec`), one record per round
-(`hpsearch:round:<r>`), the final test-set score (`hpsearch:test`) and a completion mark; the
+(`hpsearch:round:<r>`), the split's sizes (`hpsearch:split`), with `[search.final]` each top
+trial's re-evaluations (`hpsearch:reeval:<round>:<index>`) and the choice among them
+(`hpsearch:final`), the final test-set score (`hpsearch:test`) and a completion mark; the
 coordinator's lock is a study system attribute (`hpsearch:coordinator`).
 Trial user attributes: `round`, `index` (place in the round), `attempt` and `seed` from
 enqueueing; the curves and flags of the trainer's History from finishing. Trial system
@@ -25,6 +27,9 @@ from hpsearch.study.spec import StudySpec
 SPEC_KEY = "hpsearch:spec"
 ROUND_PREFIX = "hpsearch:round:"
 TEST_KEY = "hpsearch:test"
+FINAL_KEY = "hpsearch:final"  # the noise-aware choice: per-configuration means, the chosen one
+REEVAL_PREFIX = "hpsearch:reeval:"  # + "<round>:<index>": one top trial's re-evaluations
+SPLIT_KEY = "hpsearch:split"  # {"train": n, "val": n, "test": n}: what intervals are out of
 DATA_KEY = "hpsearch:dataset_sha256"  # a path dataset's content: recognised when it moves
 COMPLETE_KEY = "hpsearch:complete"
 LOCK_KEY = "hpsearch:coordinator"

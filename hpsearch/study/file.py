@@ -17,6 +17,7 @@ from hpsearch.study.across import check_min_top, lowered_params
 from hpsearch.study.choices import check_choices
 from hpsearch.study.efficiency import EFFICIENCY_FIELDS, parse_efficiency
 from hpsearch.study.fields import MAX_TRIALS
+from hpsearch.study.final import parse_final
 from hpsearch.study.grid import GRID_FIELDS, parse_grid
 from hpsearch.study.portable import check_name, check_strings
 from hpsearch.study.settings import check_types, dataset_field
@@ -27,7 +28,7 @@ TOP_LEVEL = {"name", "seed", "data", "train", "search"}
 DATA_FIELDS = {"dataset", "n_samples", "val_fraction", "test_fraction", "data_dir"}
 SEARCH_NARROWING = {"rounds", "trials_per_round", "top_fraction", "min_top", "margin"}
 SEARCH_NARROWING |= {"lower_when_diverged", "objective"}
-SEARCH_FIELDS = SEARCH_NARROWING | {"retries", "params", *GRID_FIELDS} | EFFICIENCY_FIELDS
+SEARCH_FIELDS = SEARCH_NARROWING | {"retries", "params", "final", *GRID_FIELDS} | EFFICIENCY_FIELDS
 PARAM_FIELDS = {"type", "low", "high", "log", "choices", "limits"}
 TRAIN_FIELDS = set(TrainConfig.field_names()) - {"seed"}
 
@@ -125,6 +126,15 @@ def parse_study(document: dict[str, Any], where: str) -> StudySpec:
             where, "search.objective", unknown_choice("objective", objective, OBJECTIVES)
         )
     spec = dataclasses.replace(spec, lower_when_diverged=lowered, objective=objective)
+    final = parse_final(search, where, grid=spec.grid, trials=spec.total_trials)
+    if final and objective != "val_accuracy":
+        raise StudyFileError(
+            where,
+            "search.final",
+            "chooses by the mean validation accuracy over seeds; with objective "
+            f'{objective!r} remove [search.final], or set objective = "val_accuracy"',
+        )
+    spec = dataclasses.replace(spec, final=final) if final else spec
     check_types(train, params, where)
     _check_train_config(spec, where)
     return spec

@@ -6,6 +6,8 @@ study when the change does not change any result:
 - `search.rounds` raised is a top-up: the stored rounds are what a run of the new file
   computes first (a round depends only on the rounds before it), so the study goes on.
 - `search.retries` and `data.data_dir` change how trials are run or found, never their values.
+- `[search.final]` added, changed or removed changes no trial, only the final choice and its
+  test score, which the next run makes again (re-evaluations already stored are kept).
 - `data.dataset` as a path may move (the project folder moved) if the file's content, its
   SHA-256, is the one the study was created with.
 
@@ -20,9 +22,9 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-FREE = {"retries", "data_dir"}
+FREE = {"retries", "data_dir", "final"}
 DATA = {"dataset", "n_samples", "val_fraction", "test_fraction", "data_dir"}
-SEARCH = {"rounds", "trials_per_round", "retries", "lower_when_diverged", "objective"}
+SEARCH = {"rounds", "trials_per_round", "retries", "lower_when_diverged", "objective", "final"}
 
 
 def file_path(key: str) -> str:
@@ -74,8 +76,9 @@ def refused_changes(
 
 
 def grows(stored: dict[str, Any], new: dict[str, Any]) -> bool:
-    """True when `new` raises the study's rounds (a top-up)."""
-    return int(new.get("rounds", 0)) > int(stored.get("rounds", 0))
+    """True when `new` raises the study's rounds (a top-up) or changes its final choice."""
+    raised = int(new.get("rounds", 0)) > int(stored.get("rounds", 0))
+    return raised or stored.get("final") != new.get("final")
 
 
 def _by_name(params: Any) -> dict[str, Any]:

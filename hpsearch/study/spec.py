@@ -54,6 +54,15 @@ class Pruning:
     min_reference: int = 5
 
 
+@dataclass(frozen=True)
+class Final:
+    """The noise-aware final choice (see `hpsearch.study.final`): the `top` best trials are
+    trained again with `seeds` new seeds each, and the best mean is scored on the test split."""
+
+    top: int = 3
+    seeds: int = 5
+
+
 # Fields added after the first stored studies: left out of the stored dict while they hold
 # their defaults, so a study stored before them still matches its unchanged file.
 _OPTIONAL: dict[str, Any] = {
@@ -63,6 +72,7 @@ _OPTIONAL: dict[str, Any] = {
     "pruning": None,
     "lower_when_diverged": ("lr",),
     "objective": "val_accuracy",
+    "final": None,
 }
 # What a study may optimise, and Optuna's direction for it: the final value of that curve.
 OBJECTIVES = {"val_accuracy": "maximize", "val_loss": "minimize"}
@@ -90,6 +100,7 @@ class StudySpec:
     grid: bool = False  # every combination of the params' choices (hpsearch.study.grid)
     repeats: int = 1  # training seeds per grid point
     points: tuple[dict[str, Any], ...] = ()  # settings that go together, one grid axis
+    final: Final | None = None  # [search.final]; None: the single best trial is tested
     lower_when_diverged: tuple[str, ...] = ("lr",)  # moved down when every trial diverged
     objective: str = "val_accuracy"  # or "val_loss": what a trial's value is, and its direction
 
@@ -150,6 +161,8 @@ class StudySpec:
             fields["pruning"] = Pruning(
                 **{**fields["pruning"], "epochs": tuple(fields["pruning"]["epochs"])}
             )
+        if fields.get("final"):
+            fields["final"] = Final(**fields["final"])
         return cls(**fields)
 
     def train_config(

@@ -58,6 +58,9 @@ def spec_toml(spec: dict[str, Any]) -> str:
     if spec.get("pruning"):
         lines += ["", "[search.pruning]"]
         lines += [f"{k} = {toml_value(v)}" for k, v in spec["pruning"].items() if v is not None]
+    if spec.get("final"):
+        lines += ["", "[search.final]"]
+        lines += [f"{k} = {toml_value(v)}" for k, v in spec["final"].items()]
     for param in spec["params"]:
         lines += ["", f"[search.params.{toml_key(param['name'])}]"]
         if param["kind"] != "float":

@@ -19,6 +19,14 @@ from hpsearch.errors import HpsearchError, UsageError
 from hpsearch.store.records import CURVE_KEYS, SPEC_KEY, ranked, val_accuracy_curve
 from hpsearch.study.toml import spec_toml, toml_key, toml_value
 from hpsearch.view import grid, queries
+from hpsearch.view.final import (
+    TITLE,
+    final_columns,
+    final_record,
+    final_rows,
+    interval_fields,
+    split_sizes,
+)
 from hpsearch.view.listings import (
     Column,
     check_format,
@@ -50,7 +58,7 @@ def show_payload(
 ) -> dict[str, Any]:
     best = ranked(data.trials, queries.maximize(data))[:top]
     counts = {"trials": found.trials, "retried": found.retried} if found else {}
-    return {
+    payload = {
         "study": data.name,
         "complete": data.complete,
         **counts,
@@ -60,6 +68,7 @@ def show_payload(
         "test": data.test,
         **({"grid": grid.point_rows(data)} if grid.is_grid(data) else {}),
     }
+    return interval_fields(data, payload)
 
 
 def print_show(
@@ -90,19 +99,24 @@ def print_show(
             highlight=False,
             markup=False,
         )
+    n_val = split_sizes(data).get("val")
     if spec:
         out.print("Study file:")
         out.print(spec_toml(spec), markup=False, highlight=False)
         rows = round_rows(data.rounds, data.param_names)
-        out.print(rich_table("Rounds", round_columns(data.param_names), rows))
+        out.print(rich_table("Rounds", round_columns(data.param_names, n_val), rows))
     if grid.is_grid(data):
         columns, rows = grid.point_columns(data.param_names), grid.point_rows(data)
         out.print(
             rich_table("Grid points (mean ± std over repeats)", columns, grid.table_rows(rows))
         )
     for rank, trial in enumerate(ranked(data.trials, queries.maximize(data))[:top], start=1):
-        out.print(book_line(rank, trial), highlight=False, markup=False)
-    out.print(test_line(data.test), highlight=False)
+        out.print(book_line(rank, trial, n_val), highlight=False, markup=False)
+    final = final_record(data)
+    if final:
+        rows = final_rows(final, n_val)
+        out.print(rich_table(TITLE, final_columns(data.param_names), rows))
+    out.print(test_line(data.test, split_sizes(data), final), highlight=False, markup=False)
 
 
 def print_best(console: Console, settings: dict[str, Any], output_format: str) -> None:

@@ -22,7 +22,7 @@ from hpsearch.store.records import RoundRecord
 from hpsearch.view import queries
 from hpsearch.view.overview import StudyOverview
 from hpsearch.view.tables import Column, rich_table
-from hpsearch.view.text import acc, count, fmt_value, label, range_text, trial_counts
+from hpsearch.view.text import acc, acc_in, count, fmt_value, label, range_text, trial_counts
 
 FORMATS = ("table", "json", "csv")
 WIDE = 200  # columns for tables written to a pipe or file: never wrap a row
@@ -205,7 +205,10 @@ def print_trials(
     )
 
 
-def round_columns(param_names: list[str]) -> list[Column]:
+def round_columns(param_names: list[str], n_val: int | None = None) -> list[Column]:
+    """The rounds table; with `n_val`, each best and median with its interval on the
+    validation images."""
+    scored = (lambda value: acc_in(value, n_val)) if n_val else acc
     return [
         Column("round", "round"),
         *[Column(name, label(name), left=True) for name in param_names],
@@ -213,8 +216,8 @@ def round_columns(param_names: list[str]) -> list[Column]:
         Column("epochs", "epochs", count),
         Column("pruned", "pruned"),
         Column("epochs_spent", "epochs spent", count),
-        Column("best", "best", acc),
-        Column("median", "median", acc),
+        Column("best", "best", scored),
+        Column("median", "median", scored),
         Column("reason", "why", left=True),
     ]
 

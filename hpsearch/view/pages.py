@@ -19,8 +19,9 @@ from hpsearch.store.records import SPEC_KEY, ranked
 from hpsearch.study.toml import spec_toml
 from hpsearch.view import queries
 from hpsearch.view.documents import write_text
+from hpsearch.view.final import TITLE, final_columns, final_record, final_rows, split_sizes
 from hpsearch.view.listings import Column, round_columns, round_rows
-from hpsearch.view.text import acc, book_line, test_line
+from hpsearch.view.text import acc, acc_in, book_line, test_line
 
 INDEX = "index.html"
 SUMMARY = "summary.json"
@@ -42,19 +43,26 @@ def study_page(data: queries.StudyData, summary: dict[str, Any]) -> str:
     found = summary["overview"]
     counts = [(s, found[s]) for s in queries.STATES if found[s]]
     spec = data.user_attrs.get(SPEC_KEY)
-    columns = round_columns(data.param_names)
+    sizes, final = split_sizes(data), final_record(data)
+    n_val = sizes.get("val")
+    columns = round_columns(data.param_names, n_val)
+    chosen = _table(final_columns(data.param_names), final_rows(final, n_val) if final else [])
     return _templates.get_template("study.html").render(
         name=data.name,
         overview=found,
         counts=counts,
         total=sum(n for _, n in counts),
-        test=test_line(data.test),
+        test=test_line(data.test, sizes, final),
+        best_accuracy=acc_in(found["best"], n_val),
+        test_accuracy=acc_in(found["test_accuracy"], sizes.get("test")),
         spec=spec_toml(spec) if spec else None,
         rounds=_table(columns, round_rows(data.rounds, data.param_names)),
         best=[
-            book_line(i, t)
+            book_line(i, t, n_val)
             for i, t in enumerate(ranked(data.trials, queries.maximize(data))[:20], start=1)
         ],
+        final=chosen,
+        final_title=TITLE,
         plots=list(summary["plots"].items()),
         skipped=list(summary["skipped_plots"].items()),
     )

@@ -17,10 +17,11 @@ from hpsearch.store.records import SPEC_KEY, ranked
 from hpsearch.study.toml import spec_toml
 from hpsearch.view import grid, pages, queries
 from hpsearch.view.documents import show_payload, write_text
+from hpsearch.view.final import TITLE, final_columns, final_record, final_rows, split_sizes
 from hpsearch.view.listings import round_columns, round_rows, study_rows, to_json
 from hpsearch.view.overview import study_overview
 from hpsearch.view.tables import markdown_table
-from hpsearch.view.text import acc, book_line, safe_name, test_line, trial_counts
+from hpsearch.view.text import acc_in, book_line, safe_name, test_line, trial_counts
 
 
 def write_report(storage: RDBStorage, name: str | None, folder: Path) -> list[Path]:
@@ -75,21 +76,24 @@ def report_into(url: str, name: str, parent: Path) -> list[Path]:
 def summary_markdown(data: queries.StudyData, summary: dict[str, Any]) -> str:
     overview = summary["overview"]
     counts = trial_counts({s: overview[s] for s in queries.STATES}, overview.get("retried", 0))
+    sizes, final = split_sizes(data), final_record(data)
+    n_val = sizes.get("val")
     lines = [
         f"# Study {_md_code(data.name)}",
         "",
         f"State: **{overview['state']}**; rounds {overview['rounds']}; trials: "
-        f"{counts}; best validation accuracy {acc(overview['best'])}; "
-        f"test accuracy {acc(overview['test_accuracy'])}.",
+        f"{counts}; best validation accuracy {acc_in(overview['best'], n_val)}; "
+        f"test accuracy {acc_in(overview['test_accuracy'], sizes.get('test'))}.",
         "",
-        test_line(data.test),
+        test_line(data.test, sizes, final),
         "",
     ]
     spec = data.user_attrs.get(SPEC_KEY)
     if spec:
         lines += ["## Study file", "", *_fenced(spec_toml(spec), "toml"), ""]
         rows = round_rows(data.rounds, data.param_names)
-        lines += ["## Rounds", "", markdown_table(round_columns(data.param_names), rows), ""]
+        table = markdown_table(round_columns(data.param_names, n_val), rows)
+        lines += ["## Rounds", "", table, ""]
     if grid.is_grid(data):
         columns, rows = (
             grid.point_columns(data.param_names),
@@ -102,10 +106,13 @@ def summary_markdown(data: queries.StudyData, summary: dict[str, Any]) -> str:
             "",
         ]
     best = [
-        book_line(i, t)
+        book_line(i, t, n_val)
         for i, t in enumerate(ranked(data.trials, queries.maximize(data))[:20], start=1)
     ]
     lines += ["## Best trials", "", *_fenced("\n".join(best)), ""] if best else []
+    if final:
+        table = markdown_table(final_columns(data.param_names), final_rows(final, n_val))
+        lines += [f"## {TITLE}", "", table, ""]
     lines += ["## Plots", ""]
     lines += [f"![{kind}]({file})\n" for kind, file in summary["plots"].items()]
     lines += [f"- {kind}: not drawn ({why})" for kind, why in summary["skipped_plots"].items()]

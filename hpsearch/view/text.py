@@ -14,6 +14,7 @@ from optuna.trial import FrozenTrial
 
 from hpsearch.store.reads import STATE_NAMES
 from hpsearch.store.records import FINISHED, RoundRecord, is_diverged, score, val_accuracy
+from hpsearch.study.final import wilson
 from hpsearch.study.space import Range
 from hpsearch.study.spec import StudySpec
 
@@ -46,10 +47,27 @@ def acc(value: float | None) -> str:
     return "-" if value is None or not math.isfinite(value) else f"{value:.3f}"
 
 
-def book_line(rank: int, trial: FrozenTrial) -> str:
-    """'Best-1 (val acc 0.83) | lr 9.2e-03, weight decay 3.9e-07', the book's 6.5 printout."""
+def interval(low: float, high: float) -> str:
+    """'[0.81, 0.94]': a 95 % interval, to two places (an accuracy on 100 images moves in
+    steps of 0.01)."""
+    return f"[{low:.2f}, {high:.2f}]"
+
+
+def acc_in(value: float | None, n: int | None, places: int = 3) -> str:
+    """An accuracy measured on `n` images with its 95 % Wilson interval: '0.890 [0.81, 0.94]';
+    without `n` (a study stored before hpsearch recorded its split) the accuracy alone."""
+    if value is None or not math.isfinite(value):
+        return "-"
+    text = f"{value:.{places}f}"
+    return f"{text} {interval(*wilson(value, n))}" if n else text
+
+
+def book_line(rank: int, trial: FrozenTrial, n_val: int | None = None) -> str:
+    """'Best-1 (val acc 0.83 [0.74, 0.89]) | lr 9.2e-03, weight decay 3.9e-07', the book's 6.5
+    printout, with the accuracy's interval on the `n_val` validation images."""
     params = ", ".join(f"{label(k)} {_book_value(v)}" for k, v in trial.params.items())
-    accuracy = "diverged" if is_diverged(trial) else f"val acc {val_accuracy(trial) or 0.0:.2f}"
+    value = val_accuracy(trial) or 0.0
+    accuracy = "diverged" if is_diverged(trial) else f"val acc {acc_in(value, n_val, 2)}"
     if "val_accuracy" in trial.user_attrs and not is_diverged(trial):  # the objective: a loss
         accuracy = f"val loss {score(trial) or 0.0:.3f}, {accuracy}"
     return f"Best-{rank} ({accuracy})" + (f" | {params}" if params else "")
@@ -82,15 +100,35 @@ def round_line(record: RoundRecord, spec: StudySpec) -> str:
     )
 
 
-def test_line(test: dict[str, Any]) -> str:
-    """The study's test score: 'Best configuration (trial 87): val acc 0.890, test acc 0.839'."""
+def test_line(
+    test: dict[str, Any], sizes: dict[str, int] | None = None, final: dict[str, Any] | None = None
+) -> str:
+    """The study's test score: 'Best configuration (trial 87): val acc 0.890 [0.81, 0.94],
+    test acc 0.839 [0.81, 0.86]' (intervals when the split's `sizes` are known); with the
+    `final` choice, the chosen configuration's mean over its new seeds comes first."""
     if test.get("test_accuracy") is None:
         why = f" ({test.get('reason', 'no result')})" if test else ""
         return f"Test accuracy: not scored yet{why}."
+    sizes = sizes or {}
+    val = acc_in(test["val_accuracy"], sizes.get("val"))
+    tested = f"test acc {acc_in(test['test_accuracy'], sizes.get('test'))}"
+    chosen = chosen_row(final, test["trial"]) if final else None
+    if chosen is None:
+        return f"Best configuration (trial {test['trial']}): val acc {val}, {tested}"
+    assert final is not None
     return (
-        f"Best configuration (trial {test['trial']}): val acc {test['val_accuracy']:.3f}, "
-        f"test acc {test['test_accuracy']:.3f}"
+        f"Chosen configuration (trial {test['trial']}, the best mean of {final['seeds']} new "
+        f"seeds among the top {len(final['configurations'])}): val acc mean "
+        f"{chosen['mean']:.3f} {interval(chosen['low'], chosen['high'])} (its own seed {val}), "
+        f"{tested}"
     )
+
+
+def chosen_row(final: dict[str, Any], trial: int | None) -> dict[str, Any] | None:
+    """The configuration of the `final` choice that was chosen, if it is trial `trial`."""
+    if final.get("chosen") != trial:
+        return None
+    return next((c for c in final["configurations"] if c["trial"] == trial), None)
 
 
 def trial_json(trial: FrozenTrial) -> dict[str, Any]:

@@ -56,11 +56,22 @@ log = true
 
 
 def write_tiny_study(
-    folder: Path, *, epochs: int = 3, trials: int = 6, name: str = "tiny"
+    folder: Path,
+    *,
+    epochs: int = 3,
+    trials: int = 6,
+    name: str = "tiny",
+    final: str | None = None,
+    seed: int = 3,
 ) -> Path:
-    """A 2-round study of a 20-unit network on mnist-5k: a trial takes milliseconds per epoch."""
+    """A 2-round study of a 20-unit network on mnist-5k: a trial takes milliseconds per epoch.
+
+    `final`: the body of a `[search.final]` table (e.g. "top = 3\nseeds = 2"), appended.
+    """
     path = folder / f"{name}.toml"
-    path.write_text(TINY.format(epochs=epochs, trials=trials).replace('"tiny"', repr(name)))
+    text = TINY.format(epochs=epochs, trials=trials).replace('"tiny"', repr(name))
+    text = text.replace("seed = 3\n", f"seed = {seed}\n", 1)
+    path.write_text(text + ("" if final is None else f"[search.final]\n{final}\n"))
     return path
 
 

@@ -151,13 +151,14 @@ def test_show_prints_the_study_file_rounds_book_lines_and_test_score(studies: St
     text = ok("show", "tiny", "-s", studies.url)
     assert 'name = "tiny"' in text and "[search.params.lr]" in text and "Rounds" in text
     best = [t for t in ranked(study.trials) if score(t) is not None]
-    assert f"Best-1 (val acc {best[0].value:.2f})" in text
+    assert f"Best-1 (val acc {best[0].value:.2f} [" in text  # with its interval
     assert f"test acc {study.user_attrs[TEST_KEY]['test_accuracy']:.3f}" in text
     shown = json.loads(ok("show", "tiny", "-s", studies.url, "-f", "json", "--top", "3"))
     assert shown["spec"] == study.user_attrs[SPEC_KEY]
     assert [r["number"] for r in shown["rounds"]] == [0, 1]
     assert [t["number"] for t in shown["top"]] == [t.number for t in best[:3]]
-    assert shown["test"] == study.user_attrs[TEST_KEY]
+    test = study.user_attrs[TEST_KEY]
+    assert {key: shown["test"][key] for key in test} == test  # intervals added beside
     rounds = list(csv.DictReader(io.StringIO(ok("show", "tiny", "-s", studies.url, "-f", "csv"))))
     records = read_rounds(study.user_attrs)
     assert [float(r["lr_low"]) for r in rounds] == [r.ranges["lr"].low for r in records]
