@@ -23,7 +23,8 @@ def print_summary(console: Console, summary: RunSummary) -> None:
         console.print(f"Study {summary.study_name!r} is already complete; nothing to do.")
     n_val = summary.sizes.get("val")
     rows = round_rows(summary.rounds, summary.param_names)
-    console.print(rich_table("Rounds", round_columns(summary.param_names, n_val), rows))
+    scored = n_val if summary.spec.maximize else None  # a loss has no binomial interval
+    console.print(rich_table("Rounds", round_columns(summary.param_names, scored), rows))
     for rank, trial in enumerate(summary.top, start=1):
         console.print(book_line(rank, trial, n_val), highlight=False)
     if summary.test.get("test_accuracy") is not None:

@@ -104,7 +104,13 @@ def print_show(
         out.print("Study file:")
         out.print(spec_toml(spec), markup=False, highlight=False)
         rows = round_rows(data.rounds, data.param_names)
-        out.print(rich_table("Rounds", round_columns(data.param_names, n_val), rows))
+        out.print(
+            rich_table(
+                "Rounds",
+                round_columns(data.param_names, n_val if queries.maximize(data) else None),
+                rows,
+            )
+        )
     if grid.is_grid(data):
         columns, rows = grid.point_columns(data.param_names), grid.point_rows(data)
         out.print(

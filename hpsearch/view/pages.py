@@ -45,7 +45,7 @@ def study_page(data: queries.StudyData, summary: dict[str, Any]) -> str:
     spec = data.user_attrs.get(SPEC_KEY)
     sizes, final = split_sizes(data), final_record(data)
     n_val = sizes.get("val")
-    columns = round_columns(data.param_names, n_val)
+    columns = round_columns(data.param_names, n_val if queries.maximize(data) else None)
     chosen = _table(final_columns(data.param_names), final_rows(final, n_val) if final else [])
     return _templates.get_template("study.html").render(
         name=data.name,

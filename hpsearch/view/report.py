@@ -92,7 +92,9 @@ def summary_markdown(data: queries.StudyData, summary: dict[str, Any]) -> str:
     if spec:
         lines += ["## Study file", "", *_fenced(spec_toml(spec), "toml"), ""]
         rows = round_rows(data.rounds, data.param_names)
-        table = markdown_table(round_columns(data.param_names, n_val), rows)
+        table = markdown_table(
+            round_columns(data.param_names, n_val if queries.maximize(data) else None), rows
+        )
         lines += ["## Rounds", "", table, ""]
     if grid.is_grid(data):
         columns, rows = (
