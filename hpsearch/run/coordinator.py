@@ -115,7 +115,10 @@ def run_study(
                 finally:
                     stop_workers(workers)
         seconds = time.perf_counter() - started
-        return _summary(study, storage, study_id, spec, url, already_complete, seconds)
+        return with_retries(  # the server may restart as the study completes
+            lambda: _summary(study, storage, study_id, spec, url, already_complete, seconds),
+            "read the run's summary",
+        )
     except (sqlalchemy.exc.SQLAlchemyError, optuna.exceptions.StorageInternalError) as error:
         raise storage_failure(error, f"run study {spec.name!r}") from None
     finally:
