@@ -87,24 +87,44 @@ class TrainConfig:
             not isinstance(size, int) or size < 1 for size in self.hidden_sizes
         ):
             raise ConfigError("hidden_sizes", "give a non-empty list of positive integers")
-        positive = ("epochs", "batch_size", "conv_filters", "conv_kernel", "conv_stride")
-        for name in (*positive, "pool_size", "conv_pad"):
-            value, least = getattr(self, name), 0 if name == "conv_pad" else 1
+        for name, least in INT_LEAST.items():
+            value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < least:
                 kind = "a non-negative" if least == 0 else "a positive"
                 raise ConfigError(name, f"must be {kind} integer, got {value!r}")
         if not isinstance(self.batch_norm, bool):
             raise ConfigError("batch_norm", f"must be true or false, got {self.batch_norm!r}")
-        _check_range("lr", self.lr, low=0.0, low_open=True)
-        _check_range("init_std", self.init_std, low=0.0, low_open=True)
-        _check_range("weight_decay", self.weight_decay, low=0.0)
-        _check_range("dropout_rate", self.dropout_rate, low=0.0, high=1.0)
-        for name in ("momentum", "rmsprop_decay", "beta1", "beta2"):
-            _check_range(name, getattr(self, name), low=0.0, high=1.0)
+        for name, (low, high) in FLOAT_DOMAINS.items():
+            _check_range(name, getattr(self, name), low=low, high=high, low_open=name in OPEN_LOW)
 
     @classmethod
     def field_names(cls) -> tuple[str, ...]:
         return tuple(f.name for f in fields(cls))
+
+    @staticmethod
+    def domain(name: str) -> tuple[float, float | None]:
+        """The values a numeric field may take: (least, bound), bound excluded (None: no upper
+        bound); the least excluded too for the fields of OPEN_LOW (lr, init_std)."""
+        if name in FLOAT_DOMAINS:
+            return FLOAT_DOMAINS[name]
+        return INT_LEAST.get(name, -math.inf), None
+
+
+# The numeric fields' domains, as __post_init__ checks them: (least, bound excluded), and
+# the least value of each integer field.
+INT_LEAST = {
+    **dict.fromkeys(("epochs", "batch_size", "conv_filters", "conv_kernel", "conv_stride"), 1),
+    "pool_size": 1,
+    "conv_pad": 0,
+}
+FLOAT_DOMAINS: dict[str, tuple[float, float | None]] = {
+    "lr": (0.0, None),
+    "init_std": (0.0, None),
+    "weight_decay": (0.0, None),
+    "dropout_rate": (0.0, 1.0),
+    **{name: (0.0, 1.0) for name in ("momentum", "rmsprop_decay", "beta1", "beta2")},
+}
+OPEN_LOW = ("lr", "init_std")
 
 
 def _check_choice(name: str, value: object, choices: tuple[str, ...]) -> None:

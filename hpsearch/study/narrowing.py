@@ -26,6 +26,7 @@ from typing import Any
 
 from hpsearch.study.space import Range, Ranges
 from hpsearch.study.spec import Narrowing, ParamSpec
+from trainer import TrainConfig
 
 RULE = "top-fraction-span"
 
@@ -177,13 +178,18 @@ def _shift_down(param: ParamSpec, current: Range) -> Range:
 
 
 def _bounded(param: ParamSpec, low: float, high: float, current: Range) -> Range:
-    """Back from the axis, clipped to the hard limits, integers for int params.
+    """Back from the axis, clipped to the hard limits and to the trainer's domain of the
+    field (no negative dropout rate or batch size), integers for int params.
 
     If clipping leaves nothing (the range already sits against a limit), `current` stays.
     """
     lo, hi = _from_axis(param, low), _from_axis(param, high)
     if param.limits:
         lo, hi = max(lo, param.limits[0]), min(hi, param.limits[1])
+    least, bound = TrainConfig.domain(param.name)  # never past what the trainer accepts
+    lo = max(lo, least)
+    if bound is not None:
+        hi = min(hi, math.nextafter(bound, -math.inf))
     if param.kind == "int":
         lo, hi = math.floor(lo), math.ceil(hi)
         if param.log:

@@ -9,6 +9,7 @@ import pytest
 from hpsearch.study.narrowing import Outcome, narrow, select_top
 from hpsearch.study.space import Range
 from hpsearch.study.spec import Narrowing, ParamSpec
+from trainer import TrainConfig
 
 LR = ParamSpec("lr", "float", low=1e-6, high=1e-2, log=True, limits=(1e-8, 1.0))
 SETTINGS = Narrowing(top_fraction=0.2, min_top=3, margin=0.1)
@@ -51,6 +52,33 @@ def test_extends_past_a_crowded_lower_edge_within_hard_limits() -> None:
     decision = narrow([param], RANGES, outcomes(pairs), SETTINGS)
     assert decision.crowded == {"lr": "low"}
     assert decision.ranges["lr"].low == pytest.approx(5e-7)  # clipped to the limit
+
+
+@pytest.mark.parametrize(
+    ("param", "start", "best"),
+    [
+        (ParamSpec("dropout_rate", "float", low=0.0, high=0.5), Range(0.0, 0.5), 0.0),
+        (ParamSpec("dropout_rate", "float", low=0.0, high=0.9), Range(0.5, 0.9), 0.89),
+        (ParamSpec("batch_size", "int", low=2, high=128), Range(2, 128), 2),
+    ],
+)
+def test_a_crowded_edge_never_leads_past_what_the_trainer_accepts(
+    param: ParamSpec, start: Range, best: float
+) -> None:
+    # Found by a user: without `limits`, dropout 0..0.5 narrowed to -0.24..0.24 and batch
+    # size 16..128 to -9..79, and every trial sampled below 0 failed with a ConfigError.
+    near = [best, best, best] if param.kind == "float" else [best, best + 1, best + 2]
+    far = start.high if best < start.high / 2 else start.low  # type: ignore[operator]
+    found = [
+        Outcome(i, {param.name: v}, 0.9 if i < 3 else 0.1, i)
+        for i, v in enumerate(near + [far] * 5)
+    ]
+    decision = narrow([param], {param.name: start}, found, SETTINGS)
+    assert decision.crowded, "the best sit at the edge"
+    start = decision.ranges[param.name]
+    least, bound = TrainConfig.domain(param.name)
+    assert start.low >= least  # type: ignore[operator]
+    assert bound is None or start.high < bound  # type: ignore[operator]
 
 
 def test_ties_at_the_cutoff_are_all_kept_whatever_their_order() -> None:
