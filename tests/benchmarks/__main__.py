@@ -41,6 +41,12 @@ def main() -> None:
     parser.add_argument(
         "--seeds", type=int, default=3, help="data seeds of search-efficiency (default 3)"
     )
+    parser.add_argument(
+        "--only",
+        action="append",
+        metavar="NAME",
+        help="search-efficiency: only searchers whose name contains NAME (repeatable)",
+    )
     args = parser.parse_args()
     for name in args.names:
         if name not in BENCHMARKS:
@@ -48,7 +54,9 @@ def main() -> None:
     results = {"machine": platform.platform(), "when": time.strftime("%Y-%m-%dT%H:%M:%S")}
     for name in args.names or BENCHMARKS:
         module = BENCHMARKS[name]
-        results[name] = module.main(args.seeds) if module is efficiency_bench else module.main()
+        results[name] = (
+            module.main(args.seeds, args.only) if module is efficiency_bench else module.main()
+        )
     args.output.write_text(json.dumps(results, indent=2) + "\n")
     print(f"\nwrote {args.output}")
 

@@ -16,7 +16,10 @@ best trial trained again and scored on the test split), and the median epochs un
 reached 0.83 and 0.88 (over the seeds that reached it). A figure of best validation accuracy
 so far against epochs, one line per searcher (seed 0): search-efficiency.png.
 
-python -m tests.benchmarks search-efficiency [--seeds N]
+python -m tests.benchmarks search-efficiency [--seeds N] [--only NAME ...]
+
+`--only NAME` (repeatable) runs only the searchers whose name contains NAME (case-insensitive),
+e.g. `--only efficient.toml`; the figure then holds only those.
 """
 
 from __future__ import annotations
@@ -153,14 +156,31 @@ SEARCHERS: dict[str, Callable[[int, Path], Run]] = {
 }
 
 
-def main(seeds: int = 3) -> dict:
+def selected(only: list[str] | None) -> dict[str, Callable[[int, Path], Run]]:
+    """The searchers whose name contains one of `only` (case-insensitive); all for None."""
+    if not only:
+        return dict(SEARCHERS)
+    chosen = {
+        name: searcher
+        for name, searcher in SEARCHERS.items()
+        if any(part.lower() in name.lower() for part in only)
+    }
+    if not chosen:
+        raise SystemExit(
+            f"--only {' '.join(only)}: no searcher; choose from {', '.join(SEARCHERS)}"
+        )
+    return chosen
+
+
+def main(seeds: int = 3, only: list[str] | None = None) -> dict:
     optuna.logging.set_verbosity(optuna.logging.ERROR)
+    searchers = selected(only)
     print(
         f"\nsearch-efficiency: the book's task, {BUDGET} epochs per searcher, {seeds} data seed(s)"
     )
     results: dict[str, list[Run]] = {}
     with tempfile.TemporaryDirectory() as folder, threadpool_limits(limits=1):
-        for name, searcher in SEARCHERS.items():
+        for name, searcher in searchers.items():
             results[name] = [searcher(seed, Path(folder)) for seed in range(seeds)]
             print(_row(name, results[name]), flush=True)
     _figure(results, ROOT / "search-efficiency.png")
@@ -226,4 +246,6 @@ if __name__ == "__main__":
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=3)
-    main(parser.parse_args().seeds)
+    parser.add_argument("--only", action="append", metavar="NAME", help="searchers to run")
+    arguments = parser.parse_args()
+    main(arguments.seeds, arguments.only)
