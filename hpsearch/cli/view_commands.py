@@ -82,9 +82,9 @@ def trials(
     sort: Annotated[
         str | None,
         typer.Option(
-            help="Sort by a column (number, round, state, val_accuracy, train_accuracy, "
+            help="Sort by a column (trial, round, state, val_accuracy, train_accuracy, "
             "epochs_run, seconds) or a parameter; accuracies best first. With --top, sorts "
-            "the N best. Default: number, or val_accuracy with --top.",
+            "the N best. Default: trial, or the ranking with --top.",
             show_default=False,
         ),
     ] = None,

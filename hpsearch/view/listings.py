@@ -173,7 +173,7 @@ def trial_columns(param_names: list[str], reasons: bool = True) -> list[Column]:
     """The columns of `trials`: one per name (a searched `epochs` is not `epochs run`); the
     reason a trial failed only where `reasons` (some row has one)."""
     return [
-        Column("number", "trial"),
+        Column("trial", "trial"),
         Column("round", "round", maybe(str)),
         Column("state", "state", left=True),
         *[Column(name, label(name), maybe(fmt_value)) for name in param_names],

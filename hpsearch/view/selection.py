@@ -23,7 +23,7 @@ from hpsearch.view.queries import (
 )
 
 TRIAL_COLUMNS = (
-    "number",
+    "trial",
     "round",
     "state",
     "val_accuracy",
@@ -62,7 +62,7 @@ def trial_row(trial: FrozenTrial, param_names: list[str]) -> dict[str, Any]:
     value = val_accuracy(trial) if trial.state in FINISHED else None
     params = trial.params or trial.system_attrs.get(FIXED_PARAMS_KEY, {})
     return {
-        "number": trial.number,
+        "trial": trial.number,
         "round": trial.user_attrs.get("round"),
         "state": trial_state(trial),
         "params": {name: params.get(name) for name in param_names},
@@ -89,9 +89,9 @@ def _retried(rows: list[dict[str, Any]], trials: list[FrozenTrial]) -> None:
         later[(trial.user_attrs.get("round"), trial.user_attrs.get("index"))] = trial.number
     keys = {t.number: (t.user_attrs.get("round"), t.user_attrs.get("index")) for t in trials}
     for row in rows:
-        if row["reason"] and None not in keys[row["number"]]:
-            again = later[keys[row["number"]]]
-            if again != row["number"]:
+        if row["reason"] and None not in keys[row["trial"]]:
+            again = later[keys[row["trial"]]]
+            if again != row["trial"]:
                 row["reason"] += f"; run again as trial {again}"
 
 
@@ -124,13 +124,13 @@ def select_trials(
         and (state is None or r["state"] == state)
     ]
     if top is not None:  # the N best as the study ranks them (its objective, ties by place)
-        shown = {r["number"] for r in rows}
+        shown = {r["trial"] for r in rows}
         best = ranked([t for t in data.trials if t.number in shown], maximize(data))[:top]
-        by_number = {r["number"]: r for r in rows}
+        by_number = {r["trial"]: r for r in rows}
         rows = [by_number[t.number] for t in best]
         if sort is None:
             return rows[::-1] if reverse else rows
-    return _sorted(rows, sort or "number", reverse, names, places)
+    return _sorted(rows, sort or "trial", reverse, names, places)
 
 
 def _sorted(
@@ -148,7 +148,7 @@ def _sorted(
         if missing:
             value = 0
         # ties by place (round, index), the earliest first either way, as `ranked` breaks them
-        tie = places[row["number"]]
+        tie = places[row["trial"]]
         return (missing != descending, value, tuple(-x for x in tie) if descending else tie)
 
     return sorted(rows, key=key, reverse=descending)

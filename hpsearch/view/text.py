@@ -132,9 +132,9 @@ def chosen_row(final: dict[str, Any], trial: int | None) -> dict[str, Any] | Non
 
 
 def trial_json(trial: FrozenTrial) -> dict[str, Any]:
-    value = trial.value
+    value = val_accuracy(trial)  # whatever the objective
     return {
-        "number": trial.number,
+        "trial": trial.number,
         "round": trial.user_attrs.get("round"),
         "state": "diverged"
         if trial.state in FINISHED and is_diverged(trial)

@@ -54,6 +54,6 @@ def test_a_round_stopped_by_timeout_keeps_its_finished_trial_numbers(tmp_path: P
     assert cut.returncode == 124, cut.stderr
     rounds = json.loads(cut.stdout)["rounds"]
     listed = json.loads(CliRunner().invoke(app, ["trials", "-s", url, "-f", "json"]).stdout)
-    finished = sorted(r["number"] for r in listed if r["state"] == "complete")
+    finished = sorted(r["trial"] for r in listed if r["state"] == "complete")
     assert finished, "a trial finished before the deadline"
     assert not rounds[-1]["done"] and rounds[-1]["trial_numbers"] == finished

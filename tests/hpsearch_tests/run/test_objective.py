@@ -68,7 +68,7 @@ def test_a_loss_study_minimises_the_validation_loss_everywhere(tmp_path: Path) -
     assert shown["trial"] == best.number
     assert shown["val_accuracy"] == best.user_attrs["val_accuracy"][-1]
     top = json.loads(hpsearch("trials", "--storage", db, "--top", "1", "-f", "json").stdout)
-    assert [row["number"] for row in top] == [best.number]
+    assert [row["trial"] for row in top] == [best.number]
     studies = json.loads(hpsearch("studies", "--storage", db, "-f", "json").stdout)
     assert studies[0]["best"] == best.value  # the lowest loss
     show = hpsearch("show", "--storage", db)

@@ -101,7 +101,7 @@ def test_the_best_trials_come_in_the_order_of_ranked_and_of_the_listing(url: str
         listed = select_trials(StudyData("ranks", {}, every), top=limit)
         by_number = {t.number: t._trial_id for t in every}
         assert top.top_listed_ids(storage, study_id, limit) == [
-            by_number[row["number"]] for row in listed
+            by_number[row["trial"]] for row in listed
         ]
     assert slices.trial_count(storage, study_id) == 11
     assert slices.finished_places(storage, study_id) == 8  # indexes 0-2, 4-6, 8, 10
@@ -126,5 +126,5 @@ def test_ties_in_the_database_go_to_the_earlier_place_not_the_earlier_number(url
         assert [t._trial_id for t in ranked(every)][:limit] == expected
         listed = select_trials(StudyData("ties", {}, every), top=limit)
         assert top.top_listed_ids(storage, study_id, limit) == expected
-        assert [by_number[row["number"]] for row in listed] == expected
+        assert [by_number[row["trial"]] for row in listed] == expected
     storage.engine.dispose()

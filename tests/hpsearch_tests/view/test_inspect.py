@@ -156,7 +156,7 @@ def test_show_prints_the_study_file_rounds_book_lines_and_test_score(studies: St
     shown = json.loads(ok("show", "tiny", "-s", studies.url, "-f", "json", "--top", "3"))
     assert shown["spec"] == study.user_attrs[SPEC_KEY]
     assert [r["number"] for r in shown["rounds"]] == [0, 1]
-    assert [t["number"] for t in shown["top"]] == [t.number for t in best[:3]]
+    assert [t["trial"] for t in shown["top"]] == [t.number for t in best[:3]]
     test = study.user_attrs[TEST_KEY]
     assert {key: shown["test"][key] for key in test} == test  # intervals added beside
     rounds = list(csv.DictReader(io.StringIO(ok("show", "tiny", "-s", studies.url, "-f", "csv"))))
@@ -174,7 +174,7 @@ def test_the_stored_study_file_is_shown_as_toml_that_parses_back(studies: Studie
 def test_trials_lists_every_trial_with_its_final_accuracies(studies: Studies) -> None:
     study = stored(studies.url)
     rows = json.loads(ok("trials", "tiny", "-s", studies.url, "-f", "json"))
-    assert [r["number"] for r in rows] == [t.number for t in study.trials]
+    assert [r["trial"] for r in rows] == [t.number for t in study.trials]
     for row, trial in zip(rows, study.trials, strict=True):
         assert row["params"] == trial.params and row["state"] == state_of(trial)
         assert row["round"] == trial.user_attrs["round"]
@@ -184,7 +184,7 @@ def test_trials_lists_every_trial_with_its_final_accuracies(studies: Studies) ->
         assert row["epochs_run"] == trial.user_attrs.get("epochs_run")
     top = json.loads(ok("trials", "tiny", "-s", studies.url, "--top", "3", "-f", "json"))
     best = [t for t in ranked(study.trials) if score(t) is not None]
-    assert [r["number"] for r in top] == [t.number for t in best[:3]]
+    assert [r["trial"] for r in top] == [t.number for t in best[:3]]
     one = json.loads(ok("trials", "tiny", "-s", studies.url, "--round", "1", "-f", "json"))
     assert {r["round"] for r in one} == {1} and len(one) == 5
     by_lr = json.loads(ok("trials", "tiny", "-s", studies.url, "--sort", "lr", "-f", "json"))
@@ -192,7 +192,7 @@ def test_trials_lists_every_trial_with_its_final_accuracies(studies: Studies) ->
     diverged = json.loads(
         ok("trials", "-s", studies.url, "tiny", "--state", "diverged", "-f", "json")
     )
-    assert [r["number"] for r in diverged] == [
+    assert [r["trial"] for r in diverged] == [
         t.number for t in study.trials if state_of(t) == "diverged"
     ]
     parsed = list(
@@ -308,7 +308,7 @@ def test_report_writes_every_plot_and_the_summaries_inside_its_folder(
     ok("report", "tiny", "-s", studies.url, "-o", str(folder))
     summary = json.loads((folder / "summary.json").read_text())
     assert set(summary["plots"]) == set(KINDS) and not summary["skipped_plots"]
-    assert summary["best"]["trial"] == summary["top"][0]["number"]
+    assert summary["best"]["trial"] == summary["top"][0]["trial"]
     markdown = (folder / "summary.md").read_text()
     for kind, file in summary["plots"].items():
         assert (folder / file).is_file() and f"![{kind}]({file})" in markdown
@@ -436,7 +436,7 @@ def test_a_study_being_run_reads_as_running_then_interrupted(tmp_path: Path) -> 
         t.number: t.system_attrs["fixed_params"]
         for t in study.get_trials(states=(TrialState.WAITING,))
     }
-    assert waiting and {r["number"]: r["params"] for r in waiting} == enqueued
+    assert waiting and {r["trial"]: r["params"] for r in waiting} == enqueued
     assert all(None not in r["params"].values() for r in waiting)
 
 

@@ -127,7 +127,7 @@ def test_top_n_is_the_n_best_then_sort_orders_them(stored: Stored) -> None:
         args = ["trials", "tiny", "-s", stored.url, "--top", "3", "--sort", "lr", *extra]
         rows = json.loads(cli(*args, "-f", "json").stdout)
         if not extra:
-            assert {r["number"] for r in rows} == best
+            assert {r["trial"] for r in rows} == best
         assert [r["params"]["lr"] for r in rows] == sorted(r["params"]["lr"] for r in rows)
         assert len(rows) == 3
     shown = cli("trials", "tiny", "-s", stored.url, "--top", "3", "--sort", "lr").stdout

@@ -129,7 +129,7 @@ def test_the_report_page_shows_state_rounds_best_trials_test_score_file_and_figu
     assert page.text("title").startswith("Study small book") and page.text("h1") == "small book"
     body = page.text("body")
     assert "complete" in body and "8 trials" in body and "rounds 2/2" in body
-    assert summary["top"][0]["number"] is not None and "Best-1 (val acc" in page.text("pre")
+    assert summary["top"][0]["trial"] is not None and "Best-1 (val acc" in page.text("pre")
     test = summary["test"]
     assert f"Best configuration (trial {test['trial']})" in body
     assert f"test acc {test['test_accuracy']:.3f}" in body
