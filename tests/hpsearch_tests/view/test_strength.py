@@ -1,6 +1,7 @@
 """`plot --kind strength`: the data (one panel per numeric varied parameter, the stored means,
 L2 and L1 apart, the all-zero baseline) and the drawing (a PNG of the expected size whose
-plotted numbers are those means)."""
+plotted numbers are those means); and `--kind compare` faceted over the same points study
+(panel titles carry the points' other keys, each setting and each curve named once)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from typer.testing import CliRunner
 from hpsearch.cli import app
 from hpsearch.run.coordinator import run_study
 from hpsearch.study.file import load_study_file
+from hpsearch.view.compare import CompareOptions, compare
 from hpsearch.view.figures import NotDrawable
 from hpsearch.view.plots import figure_size
 from hpsearch.view.queries import StudyData, load_study_data, open_reader
@@ -141,3 +143,19 @@ def test_a_grid_without_a_numeric_parameter_is_not_drawable(tmp_path: Path) -> N
     run_study(load_study_file(tmp_path / "cat.toml"), url, jobs=1)
     with pytest.raises(NotDrawable, match="no numeric parameter"):
         strength_panels(load_study_data(open_reader(url), "cat", curves=True))
+
+
+def test_compare_over_points_titles_each_panel_with_its_kind_and_names_curves_once(
+    reg_url: str,
+) -> None:
+    figure = Figure(figsize=(14, 10), layout="constrained")
+    options = CompareOptions("dropout_rate", "weight_decay", "train_accuracy,val_accuracy")
+    compare(figure, _data(reg_url), options)
+    titles = [ax.get_title() for ax in figure.axes if ax.get_title()]
+    assert "weight_decay 1.0e-03, weight_decay_kind l1" in titles
+    assert "weight_decay 0, weight_decay_kind l2" in titles
+    labels = [text.get_text() for text in figure.legends[0].get_texts()]
+    assert labels == ["dropout_rate 0", "dropout_rate 0.2", "dropout_rate 0.5",
+                      "train accuracy", "val accuracy"]  # fmt: skip
+    title = figure.get_suptitle()
+    assert "train accuracy and val accuracy by dropout_rate, mean of 2 repeats" in title
