@@ -221,7 +221,12 @@ def activations(figure: Any, data: StudyData) -> None:
             if column >= len(outputs):
                 ax.set_axis_off()
                 continue
-            ax.hist(outputs[column].ravel(), BINS, range=span, color=f"C{row % 10}")
+            values = outputs[column].ravel()
+            if config.activation == "relu":  # half are exactly 0: a bar that flattens the rest
+                ax.text(0.97, 0.92, f"{np.mean(values == 0):.0%} zero, not drawn", fontsize=7,
+                        ha="right", va="top", transform=ax.transAxes)  # fmt: skip
+                values = values[values != 0]
+            ax.hist(values, BINS, range=span, color=f"C{row % 10}")
             ax.tick_params(labelsize=7)
             if row == 0:
                 ax.set_title(f"{column + 1}-layer", fontsize=9)
