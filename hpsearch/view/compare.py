@@ -161,6 +161,19 @@ def _label(data: StudyData, point: tuple[Any, ...], name: str) -> str:
     return f"{name} {fmt_value(value)}"
 
 
+def _log_axis(ax: Any) -> None:
+    """A log y axis (losses shrink by orders of magnitude), labelled at 1, 2 and 5 times a
+    power of ten when it spans under three decades (matplotlib labels only the powers)."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    ax.set_yscale("log")
+    low, high = ax.get_ylim()
+    if low > 0 and math.log10(high / low) < 3:
+        ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+        ax.yaxis.set_minor_formatter(NullFormatter())
+
+
 def _legend(figure: Any, axes: Any, curves: list[str]) -> None:
     """One entry per setting (colour); with several curves, one more per curve (line style)."""
     from matplotlib.lines import Line2D
@@ -170,7 +183,7 @@ def _legend(figure: Any, axes: Any, curves: list[str]) -> None:
         handles, labels = ax.get_legend_handles_labels()
         unique.update(zip(labels, handles, strict=True))
         if all("loss" in c for c in curves):
-            ax.set_yscale("log")  # losses shrink by orders of magnitude
+            _log_axis(ax)
     if len(curves) > 1:
         unique = {label: Line2D([], [], color=handle.get_color()) for label, handle in
                   unique.items()}  # fmt: skip
