@@ -159,3 +159,19 @@ def test_compare_over_points_titles_each_panel_with_its_kind_and_names_curves_on
                       "train accuracy", "val accuracy"]  # fmt: skip
     title = figure.get_suptitle()
     assert "train accuracy and val accuracy by dropout_rate, mean of 2 repeats" in title
+
+
+def test_compare_notes_a_setting_that_diverged_and_titles_one_repeat_without_a_band(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "div.toml").write_text(
+        'name = "div"\nseed = 0\n[data]\ndataset = "mnist-5k"\nn_samples = 100\n'
+        "[train]\nhidden_sizes = [10]\nepochs = 2\n[search.grid]\nlr = [0.05, 1.0e30]\n"
+    )
+    url = f"sqlite:///{tmp_path / 'div.db'}"
+    run_study(load_study_file(tmp_path / "div.toml"), url, jobs=1)
+    figure = Figure(figsize=(14, 10), layout="constrained")
+    compare(figure, load_study_data(open_reader(url), "div", curves=True), CompareOptions())
+    notes = [text.get_text() for ax in figure.axes for text in ax.texts]
+    assert notes == ["no curve (diverged): lr 1.0e+30"]
+    assert figure.get_suptitle() == "div: val accuracy by lr"
