@@ -64,5 +64,6 @@ experiments: $(STAMP)  ## the book's chapter 6-7 experiments (studies/*.toml), o
 	$(BIN)/hpsearch plot activations -s sqlite:///$(EXPERIMENTS_DB) -k activations -o docs/activations.png
 	$(BIN)/hpsearch plot batchnorm -s sqlite:///$(EXPERIMENTS_DB) -k compare --curve train_accuracy -o docs/batchnorm.png
 	$(BIN)/hpsearch plot overfit -s sqlite:///$(EXPERIMENTS_DB) -k compare --by dropout_rate --facet weight_decay --curve train_accuracy,val_accuracy -o docs/overfit.png
+	$(BIN)/hpsearch plot overfit -s sqlite:///$(EXPERIMENTS_DB) -k strength -o docs/overfit-strength.png
 	$(BIN)/hpsearch plot convnet -s sqlite:///$(EXPERIMENTS_DB) -k compare --curve train_accuracy,val_accuracy -o docs/convnet.png
 	@for s in $(EXPERIMENTS); do $(BIN)/hpsearch show $$s -s sqlite:///$(EXPERIMENTS_DB) --format json > docs/$$s.json; done

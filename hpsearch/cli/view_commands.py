@@ -164,8 +164,9 @@ def plot(
             "-k",
             help="curves (the book's 20 best learning curves), scatter, history, "
             "ranges, or Optuna's importances, slice, contour, intermediate; compare "
-            "(curves by a parameter, mean and min-max over repeats) or activations "
-            "(hidden-layer histograms at initialisation).",
+            "(curves by a parameter, mean and min-max over repeats), strength (final "
+            "train-val gap and val accuracy against each numeric grid parameter) or "
+            "activations (hidden-layer histograms at initialisation).",
         ),
     ] = "curves",
     by: Annotated[

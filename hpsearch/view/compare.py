@@ -99,38 +99,98 @@ def compare(figure: Any, data: StudyData, options: CompareOptions) -> None:
     )
     groups = {point: trials for point, trials in by_point(data).items() if trials}
     rest_values = sorted({tuple(p[index[n]] for n in rest) for p in groups}, key=repr)
+    titled = _constant_per_facet(groups, [index[n] for n in shown], options.facet, index)
     drawn = False
     for ax, facet in zip(axes.flat, facets, strict=False):
-        for point, trials in groups.items():
-            if options.facet is not None and point[index[options.facet]] != facet:
-                continue
+        members = [p for p in groups if options.facet is None or p[index[options.facet]] == facet]
+        lost = []
+        for point in members:
             colour = f"C{colours.index(point[index[by]]) % 10}"
             style = rest_values.index(tuple(point[index[n]] for n in rest))
             if len(colours) == 2 and len(rest_values) == 1:  # two settings: solid, dashed
                 style = colours.index(point[index[by]])
-            label = ", ".join(f"{n} {fmt_value(point[index[n]])}" for n in (by, *shown))
+            label = ", ".join(_label(data, point, n) for n in (by, *shown) if n not in titled)
             for number, curve in enumerate(curves):  # several curves: a line style each
                 line = STYLES[(number if len(curves) > 1 else style) % len(STYLES)]
-                text = f"{label} ({curve})" if len(curves) > 1 else label
-                drawn |= _band(ax, trials, curve, colour, line, text)
+                if _band(ax, groups[point], curve, colour, line, label):
+                    drawn = True
+                else:
+                    lost.append(label)
+        if lost:  # a setting that diverged in every repeat has no curve: say so
+            text = "no curve (diverged): " + "; ".join(dict.fromkeys(lost))
+            ax.text(0.98, 0.97, text, transform=ax.transAxes, ha="right", va="top", fontsize=8)
         if options.facet is not None:
-            ax.set_title(f"{options.facet} {fmt_value(facet)}", fontsize=9)
+            extra = [_label(data, members[0], n) for n in titled] if members else []
+            ax.set_title(", ".join([f"{options.facet} {fmt_value(facet)}", *extra]), fontsize=9)
         ax.grid(alpha=0.3)
     for ax in list(axes.flat)[len(facets) :]:
         ax.set_axis_off()
     if not drawn:
         raise NotDrawable(f"study {data.name!r} has no {options.curve} curves to compare")
+    _legend(figure, axes, curves)
+    repeats = data.spec.repeats if data.spec else 1
+    spread = f", mean of {repeats} repeats (band: min to max)" if repeats > 1 else ""
+    what = " and ".join(c.replace("_", " ") for c in curves)
+    figure.suptitle(f"{data.name}: {what} by {options.by}{spread}", x=0.01, ha="left")
+    figure.supxlabel("epoch")
+    figure.supylabel(" / ".join(c.replace("_", " ") for c in curves))
+
+
+def _constant_per_facet(
+    groups: dict[tuple[Any, ...], Any], shown: list[int], facet: str | None,
+    index: dict[str, int],
+) -> list[str]:  # fmt: skip
+    """The shown parameters that have one value within every panel: they go in the panel's
+    title, not in every line's label (overfit's L1 panels are titled l1)."""
+    if facet is None:
+        return []
+    names = {i: n for n, i in index.items()}
+    panels: dict[Any, list[tuple[Any, ...]]] = {}
+    for point in groups:
+        panels.setdefault(point[index[facet]], []).append(point)
+    one = [i for i in shown if all(len({repr(p[i]) for p in ps}) == 1 for ps in panels.values())]
+    return [names[i] for i in one]
+
+
+def _label(data: StudyData, point: tuple[Any, ...], name: str) -> str:
+    """`name value`; the std of `init std`, which the trainer settings fix, is spelled out."""
+    value = point[data.param_names.index(name)]
+    if name == "init" and value == "std" and data.spec is not None:
+        config = data.spec.train_config(dict(zip(data.param_names, point, strict=True)), 0)
+        return f"init std {fmt_value(config.init_std)}"
+    return f"{name} {fmt_value(value)}"
+
+
+def _log_axis(ax: Any) -> None:
+    """A log y axis (losses shrink by orders of magnitude), labelled at 1, 2 and 5 times a
+    power of ten when it spans under three decades (matplotlib labels only the powers)."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    ax.set_yscale("log")
+    low, high = ax.get_ylim()
+    if low > 0 and math.log10(high / low) < 3:
+        ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+        ax.yaxis.set_minor_formatter(NullFormatter())
+
+
+def _legend(figure: Any, axes: Any, curves: list[str]) -> None:
+    """One entry per setting (colour); with several curves, one more per curve (line style)."""
+    from matplotlib.lines import Line2D
+
     unique: dict[str, Any] = {}
     for ax in axes.flat:
         handles, labels = ax.get_legend_handles_labels()
         unique.update(zip(labels, handles, strict=True))
         if all("loss" in c for c in curves):
-            ax.set_yscale("log")  # losses shrink by orders of magnitude
+            _log_axis(ax)
+    if len(curves) > 1:
+        unique = {label: Line2D([], [], color=handle.get_color()) for label, handle in
+                  unique.items()}  # fmt: skip
+        for number, curve in enumerate(curves):
+            style: Any = STYLES[number % len(STYLES)]  # matplotlib wants a Literal
+            unique[curve.replace("_", " ")] = Line2D([], [], color="0.3", linestyle=style)
     figure.legend(unique.values(), unique.keys(), loc="outside right upper", frameon=False)
-    repeats = f", mean of {data.spec.repeats} repeats (band: min to max)" if data.spec else ""
-    figure.suptitle(f"{data.name}: {options.curve} by {options.by}{repeats}", x=0.01, ha="left")
-    figure.supxlabel("epoch")
-    figure.supylabel(" / ".join(c.replace("_", " ") for c in curves))
 
 
 def _band(ax: Any, trials: list[FrozenTrial], curve: str, colour: str, style: str,
@@ -174,14 +234,19 @@ def activations(figure: Any, data: StudyData) -> None:
             if column >= len(outputs):
                 ax.set_axis_off()
                 continue
-            ax.hist(outputs[column].ravel(), BINS, range=span, color=f"C{row % 10}")
+            values = outputs[column].ravel()
+            if config.activation == "relu":  # half are exactly 0: a bar that flattens the rest
+                ax.text(0.97, 0.92, f"{np.mean(values == 0):.0%} zero, not drawn", fontsize=7,
+                        ha="right", va="top", transform=ax.transAxes)  # fmt: skip
+                values = values[values != 0]
+            ax.hist(values, BINS, range=span, color=f"C{row % 10}")
             ax.tick_params(labelsize=7)
             if row == 0:
                 ax.set_title(f"{column + 1}-layer", fontsize=9)
         norm = ", batch norm" if config.batch_norm else ""  # what shapes the activations
         axes[row][0].set_ylabel(f"{config.activation}, init {_init(config)}{norm}", fontsize=8)
     figure.suptitle(
-        f"{data.name}: hidden activations at initialisation, {INPUTS} random inputs",
+        f"{data.name}: hidden activations at initialisation, {INPUTS:,} random inputs",
         x=0.01,
         ha="left",
     )

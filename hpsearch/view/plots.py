@@ -27,12 +27,13 @@ OWN = {"curves": figures.curves, "scatter": figures.scatter, "history": history.
 OWN_KINDS = tuple(OWN)
 OPTUNA_KINDS = ("importances", "slice", "contour", "intermediate")
 KINDS = OWN_KINDS + OPTUNA_KINDS
-GRID_KINDS = ("compare", "activations")  # the book's comparisons (hpsearch.view.compare)
+GRID_KINDS = ("compare", "strength", "activations")  # the book's comparisons (view.compare)
 ALL_KINDS = KINDS + GRID_KINDS
 SUFFIXES = (".png", ".svg", ".pdf")
 DPI = 100
 SIZES = {"curves": (16.0, 11.0), "ranges": (10.0, 6.5), "compare": (14.0, 10.0),
-         "activations": (14.0, 10.0)}  # fmt: skip  # inches; every other kind: DEFAULT
+         "strength": (14.0, 8.0), "activations": (14.0, 10.0)}  # fmt: skip  # inches
+# every other kind: DEFAULT_SIZE
 DEFAULT_SIZE = (10.0, 7.0)
 MIN_IMPORTANCE_TRIALS = 5
 MAX_LEGEND = 30
@@ -73,7 +74,7 @@ def plot_study(
     storage = open_reader(url)
     name = pick_study(storage, study)
     path = output_path(name, kind, output)
-    curves = kind in ("curves", "intermediate", "compare")
+    curves = kind in ("curves", "intermediate", "compare", "strength")
     data = load_study_data(storage, name, curves=curves, attrs=None if curves else RANK_ATTRS)
     return write_plot(data, kind, path, options)
 
@@ -106,10 +107,12 @@ def write_plot(data: StudyData, kind: str, path: Path, options: Any = None) -> P
 
 
 def _grid_figure(figure: Any, data: StudyData, kind: str, options: Any) -> None:
-    from hpsearch.view import compare
+    from hpsearch.view import compare, strength
 
     if kind == "compare":
         compare.compare(figure, data, options or compare.CompareOptions())
+    elif kind == "strength":
+        strength.strength(figure, data)
     else:
         compare.activations(figure, data)
 

@@ -137,7 +137,7 @@ def test_a_grid_report_draws_compare_and_activations(grid_url: str, tmp_path: Pa
     folder = tmp_path / "report"
     cli("report", "grid", "-s", grid_url, "-o", str(folder))
     summary = json.loads((folder / "summary.json").read_text())
-    assert {"compare", "activations", "curves"} <= set(summary["plots"])
+    assert {"compare", "strength", "activations", "curves"} <= set(summary["plots"])
     markdown = (folder / "summary.md").read_text()
     assert "## Grid points" in markdown and "![compare](grid-compare.png)" in markdown
 
