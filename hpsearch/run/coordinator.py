@@ -175,7 +175,10 @@ class _Coordinator:
         self.observer.round_started(record, spec)
         params = grid_points(spec) if spec.grid else propose(study, spec, record, records)
         if not self.follow(record, params):  # stopped: keep what finished, for --json and show
-            finished = finished_by_index(self.last_round).values()
+            stop_workers(self.workers)  # first: a trial its worker finishes meanwhile counts
+            reader = self.reader
+            trials = with_retries(reader.read, "read the round") if reader else self.last_round
+            finished = finished_by_index(trials).values()
             record.trial_numbers = sorted(t.number for t in finished)
             write_round(study, record)
             return

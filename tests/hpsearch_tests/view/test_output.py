@@ -8,6 +8,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import subprocess
+import sys
+import time
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,7 +56,7 @@ class Stored:
 @pytest.fixture(scope="module")
 def stored(tmp_path_factory: pytest.TempPathFactory) -> Stored:
     """Three finished studies in one file: `tiny`; `ep`, which searches `epochs`; and `slow`,
-    whose first trial was interrupted by a deadline and run again by the next run."""
+    whose first trial was interrupted (SIGINT) and run again by the next run."""
     folder = tmp_path_factory.mktemp("output")
     url = f"sqlite:///{folder / 'out.db'}"
     (folder / "ep.toml").write_text(EPOCHS)
@@ -62,11 +66,35 @@ def stored(tmp_path_factory: pytest.TempPathFactory) -> Stored:
     tiny = write_tiny_study(folder)
     done = hpsearch("run", str(tiny), str(folder / "ep.toml"), "-s", url, "-j", "1", "-q")
     assert done.returncode == 0, done.stderr
-    cut = hpsearch("run", str(slow), "-s", url, "-j", "1", "-q", "--timeout", "3s")
-    assert cut.returncode == 124, cut.stderr
+    interrupt_once_running(slow, url, "slow")
     again = hpsearch("run", str(slow), "-s", url, "-j", "1", "-q")
     assert again.returncode == 0, again.stderr
     return Stored(url, folder)
+
+
+def interrupt_once_running(path: Path, url: str, name: str) -> None:
+    """`hpsearch run` stopped by SIGINT once its first trial runs: an interrupted attempt,
+    whatever the machine's load (a --timeout may fire before any trial starts)."""
+    run = subprocess.Popen(
+        [sys.executable, "-m", "hpsearch", "run", str(path), "-s", url, "-j", "1", "-q"],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 120
+    while not running(url, name):
+        assert run.poll() is None and time.monotonic() < deadline, "no trial started"
+        time.sleep(0.05)
+    run.send_signal(signal.SIGINT)
+    _, err = run.communicate(timeout=120)
+    assert run.returncode == 130, err
+
+
+def running(url: str, name: str) -> bool:
+    try:
+        study = optuna.load_study(study_name=name, storage=url)
+    except KeyError:
+        return False
+    return bool(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)))
 
 
 def cli(*args: str, columns: int | None = None) -> Result:
