@@ -56,12 +56,21 @@ def run(study: Path, url: str) -> subprocess.Popen:
     )
 
 
-def children(pid: int) -> list[int]:
+def workers(pid: int) -> list[int]:
+    """The worker processes of the run `pid` (its spawned children, not the resource tracker)."""
     try:
         text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
     except OSError:
         return []
-    return [int(p) for p in text.split()]
+    found = []
+    for child in text.split():
+        try:
+            command = Path(f"/proc/{child}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"spawn_main" in command:
+            found.append(int(child))
+    return found
 
 
 def kill(process: subprocess.Popen, mode: str) -> tuple[int, bool]:
@@ -71,10 +80,10 @@ def kill(process: subprocess.Popen, mode: str) -> tuple[int, bool]:
         os.killpg(process.pid, signal.SIGKILL)
         return 128 + signal.SIGKILL, True
     if mode == "kill-worker":
-        workers = [p for p in children(process.pid) if p != process.pid]
-        if workers:
-            os.kill(random.choice(workers), signal.SIGKILL)
-        return 0, bool(workers)
+        alive = workers(process.pid)
+        if alive:
+            os.kill(random.choice(alive), signal.SIGKILL)
+        return 0, bool(alive)
     if mode == "sigint":
         os.killpg(process.pid, signal.SIGINT)
         return 130, True
@@ -111,7 +120,14 @@ def iteration(
     mode = random.choice(["kill-run", "kill-run", "kill-worker", "sigint", "sigterm"])
     delay = random.uniform(0.2, duration)
     process = run(study, url)
-    time.sleep(delay)
+    if mode == "kill-worker":  # a moment while its workers run (they start after a second)
+        started = time.monotonic()
+        while not workers(process.pid) and process.poll() is None:
+            time.sleep(0.02)
+        delay = time.monotonic() - started + random.uniform(0.0, duration / 2)
+        time.sleep(max(0.0, delay - (time.monotonic() - started)))
+    else:
+        time.sleep(delay)
     expected, hit = (0, False) if process.poll() is not None else kill(process, mode)
     code = process.wait(timeout=300)
     code = code if code >= 0 else 128 - code  # as a shell reports a death by signal
