@@ -118,7 +118,12 @@ def optuna_run(
 
 
 def _value(trial: optuna.trial.FrozenTrial) -> float:
-    return 0.0 if trial.user_attrs.get("diverged") or trial.value is None else float(trial.value)
+    """The trial's final validation accuracy (0 when diverged), whatever its objective: a
+    `val_loss` study's value is the loss, its accuracy curve a user attribute."""
+    if trial.user_attrs.get("diverged") or trial.value is None:
+        return 0.0
+    accuracy = trial.user_attrs.get("val_accuracy")  # absent in an accuracy study: its value
+    return float(accuracy[-1]) if accuracy else float(trial.value)
 
 
 def _best_so_far(values: list[tuple[int, float]]) -> Curve:
