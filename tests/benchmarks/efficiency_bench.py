@@ -81,8 +81,11 @@ def optuna_run(
     sampler = (
         optuna.samplers.RandomSampler(seed) if random else optuna.samplers.TPESampler(seed=seed)
     )
-    study = optuna.create_study(
-        direction="maximize", sampler=sampler, pruner=pruner or optuna.pruners.NopPruner()
+    study = optuna.create_study(  # named: Hyperband's brackets hash the study's name
+        study_name=f"optuna-seed-{seed}",
+        direction="maximize",
+        sampler=sampler,
+        pruner=pruner or optuna.pruners.NopPruner(),
     )
 
     def objective(trial: optuna.Trial) -> float:
