@@ -12,14 +12,16 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from hpsearch.cli.app import StorageOption, app, error_line, stderr, stdout
 from hpsearch.errors import EXIT_SIGINT, EXIT_SIGTERM, EXIT_TIMEOUT, HpsearchError
-from hpsearch.run.batch import Stop, StudyResult
 from hpsearch.run.signals import on_signals
+
+if TYPE_CHECKING:  # the run modules load with the commands that run (read commands start fast)
+    from hpsearch.run.batch import Stop, StudyResult
 
 
 @contextmanager
@@ -97,6 +99,8 @@ def run(
     url = resolve_url(storage)
     seconds = parse_duration(timeout) if timeout else None
     files = collect_study_files(study_files)
+    from hpsearch.run.batch import Stop
+
     stop = Stop()
     observer = ConsoleObserver(stderr, quiet=quiet or json_output, notices=not quiet)
     with stop_on_signals(stop), deadline(stop, seconds):
@@ -175,6 +179,7 @@ def worker(
     ] = False,
 ) -> None:
     """Run trials of a study until it is complete (start on any machine, any time)."""
+    from hpsearch.run.batch import Stop
     from hpsearch.run.joining import work
     from hpsearch.store.engines import resolve_url
 
