@@ -33,17 +33,6 @@ def top_trial_ids(
     return _best_by_place(storage, [kept, epochs, rank], where, limit)
 
 
-def top_listed_ids(
-    storage: RDBStorage, study_id: int, limit: int, maximize: bool = True
-) -> list[int]:
-    """The ids of the first `limit` rows of `hpsearch trials --top`: every trial, those with
-    a final objective value (finished, with a value) first, best first, then place."""
-    signed = _value() if maximize else -_value()
-    value = sa.case((TRIALS.c.state.in_(FINISHED), signed), else_=sa.null())
-    rank = sa.func.coalesce(value, sa.literal(-2e308))  # below every value, -inf included
-    return _best_by_place(storage, [rank], (TRIALS.c.study_id == study_id,), limit)
-
-
 def _int_attr(key: str) -> sa.ScalarSelect[Any]:
     """The trial's (of the outer query) integer user attribute `key`; NULL where unset."""
     return (

@@ -37,7 +37,7 @@ from hpsearch.store.slices import (
     trial_count,
 )
 from hpsearch.store.studies import pick_study
-from hpsearch.store.top import top_listed_ids, top_trial_ids
+from hpsearch.store.top import top_trial_ids
 from hpsearch.study.spec import OBJECTIVES, StudySpec
 
 STATES = ("complete", "pruned", "failed", "diverged", "running", "waiting")
@@ -111,17 +111,14 @@ def load_study_data(
     return _study_data(storage, name, study_id, trials)
 
 
-def load_top_data(
-    storage: RDBStorage, name: str | None, top: int, *, listed: bool = False
-) -> StudyData:
-    """The study `name` with only its `top` best trials, ordered and cut by the database:
-    as `ranked` orders them, or (`listed`) as `select_trials(top=...)` does. `count` holds the
-    number of trials in the study."""
+def load_top_data(storage: RDBStorage, name: str | None, top: int) -> StudyData:
+    """The study `name` with only its `top` best trials, ordered and cut by the database as
+    `ranked` orders them. `count` holds the number of trials in the study."""
     name = pick_study(storage, name)
     study_id = storage.get_study_id_from_name(name)
     spec = study_user_attr(storage, study_id, SPEC_KEY) or {}
     maximize = OBJECTIVES[spec.get("objective", "val_accuracy")] == "maximize"
-    ids = (top_listed_ids if listed else top_trial_ids)(storage, study_id, top, maximize)
+    ids = top_trial_ids(storage, study_id, top, maximize)
     data = _study_data(storage, name, study_id, read_trial_ids(storage, study_id, ids))
     data.count = trial_count(storage, study_id)
     return data

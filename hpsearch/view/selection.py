@@ -45,9 +45,12 @@ def list_trials(
     reverse: bool = False,
 ) -> tuple[StudyData, list[dict[str, Any]], str | None]:
     """The study, the rows `hpsearch trials` lists, and why there are none (else None)."""
+    data = None
     if top is not None and (round_number, state) == (None, None):
-        data = load_top_data(storage, name, top, listed=True)  # cut by the database
-    else:
+        data = load_top_data(storage, name, top)  # cut by the database
+        if len(data.trials) < min(top, data.trial_count):  # unfinished ones come after
+            data = None
+    if data is None:
         data = load_study_data(storage, name, attrs=ROW_ATTRS)
     rows = select_trials(
         data, top=top, round_number=round_number, state=state, sort=sort, reverse=reverse
@@ -123,11 +126,13 @@ def select_trials(
         if (round_number is None or r["round"] == round_number)
         and (state is None or r["state"] == state)
     ]
-    if top is not None:  # the N best as the study ranks them (its objective, ties by place)
-        shown = {r["trial"] for r in rows}
-        best = ranked([t for t in data.trials if t.number in shown], maximize(data))[:top]
+    if top is not None:  # the N best as the study ranks them (its objective, ties by place),
+        shown = {r["trial"] for r in rows}  # then unfinished ones, in trial order
+        kept = [t for t in data.trials if t.number in shown]
+        best = ranked(kept, maximize(data))
+        rest = sorted((t for t in kept if t.state not in FINISHED), key=lambda t: t.number)
         by_number = {r["trial"]: r for r in rows}
-        rows = [by_number[t.number] for t in best]
+        rows = [by_number[t.number] for t in [*best, *rest][:top]]
         if sort is None:
             return rows[::-1] if reverse else rows
     return _sorted(rows, sort or "trial", reverse, names, places)

@@ -43,7 +43,7 @@ epochs = {epochs}
 [search]
 rounds = 2
 trials_per_round = {trials}
-min_top = 2
+min_top = {min_top}
 [search.params.lr]
 low = 1e-3
 high = 0.3
@@ -69,7 +69,8 @@ def write_tiny_study(
     `final`: the body of a `[search.final]` table (e.g. "top = 3\nseeds = 2"), appended.
     """
     path = folder / f"{name}.toml"
-    text = TINY.format(epochs=epochs, trials=trials).replace('"tiny"', repr(name))
+    text = TINY.format(epochs=epochs, trials=trials, min_top=min(2, trials))
+    text = text.replace('"tiny"', repr(name))
     text = text.replace("seed = 3\n", f"seed = {seed}\n", 1)
     path.write_text(text + ("" if final is None else f"[search.final]\n{final}\n"))
     return path

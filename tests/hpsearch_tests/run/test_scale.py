@@ -29,7 +29,8 @@ class StopAfterRound(Observer):
 def test_a_run_and_its_resume_never_read_the_whole_study(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    spec = load_study_file(write_tiny_study(tmp_path, trials=4))
+    # trials long enough (a second a round) that round 1 cannot end before the stop lands
+    spec = load_study_file(write_tiny_study(tmp_path, trials=4, epochs=150))
     whole = f"sqlite:///{tmp_path / 'whole.db'}"
     run_study(spec, whole, jobs=1)  # the reference, with Optuna's reads allowed
 
