@@ -66,10 +66,13 @@ def check(
     for path in study_files:
         spec = load_study_file(path)
         check_data(spec, str(path))
-        names = ", ".join(p.name for p in spec.params)
+        names = ", ".join(p.name for p in spec.params) or "nothing (repeats)"
+        sizes = sorted({spec.trials_in(r) for r in range(spec.rounds)})
+        each = ", ".join(str(spec.trials_in(r)) for r in range(spec.rounds))
+        shape = f"of {sizes[0]} trials" if len(sizes) == 1 else f"of {each} trials"
+        rounds = f"{spec.rounds} round{'s' if spec.rounds != 1 else ''}"
         stdout.print(
-            f"{path}: ok: study {spec.name!r}, {spec.rounds} rounds of "
-            f"{spec.trials_per_round} trials, searching {names}",
+            f"{path}: ok: study {spec.name!r}, {rounds} {shape}, searching {names}",
             highlight=False,
             markup=False,
             soft_wrap=True,

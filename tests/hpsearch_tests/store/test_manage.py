@@ -65,3 +65,11 @@ def test_check_validates_a_study_file_and_its_data_without_running_it(
     code, _, err = cli("check", str(bad))
     assert code == 2 and "data.dataset" in err and err.count("\n") == 1, err
     assert list(tmp_path.glob("*.db")) == []
+
+
+def test_check_says_each_rounds_size_of_a_schedule_and_one_round_in_the_singular() -> None:
+    root = Path(__file__).resolve().parents[3] / "studies"
+    code, out, err = cli("check", str(root / "efficient.toml"), str(root / "init.toml"))
+    assert code == 0, err
+    assert "5 rounds of 12, 10, 10, 12, 12 trials" in out
+    assert "'init', 1 round of 6 trials" in out
