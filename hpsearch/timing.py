@@ -15,6 +15,7 @@ LOCK_GRACE_S = 15.0  # a lock not refreshed for this long (database clock; anoth
 POLL_S = 0.1  # the coordinator following a round; an idle worker looking for a trial
 STUDY_WAIT_S = 1.0  # a worker waiting for its study to be created
 SIGNAL_POLL_S = 0.05  # how soon a received SIGINT/SIGTERM is acted on
+STOP_GRACE_S = 1.0  # workers all dead: wait this long for the Ctrl-C that may have killed them
 PARENT_WATCH_S = 1.0  # a local worker checks that its coordinator still lives
 WORKER_POLL_S = 0.5  # `hpsearch worker --jobs N` checking on its processes
 IDLE_NOTICE_S = 5.0  # a coordinator without local workers says whom it waits for after this

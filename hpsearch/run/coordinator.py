@@ -57,7 +57,7 @@ from hpsearch.store.studies import create_or_check_study
 from hpsearch.store.top import top_trial_ids
 from hpsearch.study.grid import grid_points
 from hpsearch.study.spec import StudySpec
-from hpsearch.timing import POLL_S
+from hpsearch.timing import POLL_S, STOP_GRACE_S
 
 
 def check_data(spec: StudySpec, where: str | None = None) -> trainer.Split:
@@ -231,6 +231,10 @@ class _Coordinator:
     def check_workers(self) -> None:
         alive = [w.is_alive() for w in self.workers]  # each call reaps a dead one: no zombies
         if self.workers and not any(alive):
+            # Ctrl-C reaches the whole process group: starting workers die of it before
+            # this process has turned it into a stop (exit 130, not a failure)
+            if self.stop.wait(STOP_GRACE_S):
+                return
             codes = sorted({w.exitcode for w in self.workers}, key=str)
             raise HpsearchError(
                 f"all {len(self.workers)} local workers died (exit codes {codes}); "

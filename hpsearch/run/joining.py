@@ -15,7 +15,7 @@ from hpsearch.run.worker import run_worker, spawn_workers, stop_workers, worker_
 from hpsearch.store.engines import open_storage
 from hpsearch.store.records import SPEC_KEY
 from hpsearch.store.studies import load_study
-from hpsearch.timing import STUDY_WAIT_S, WORKER_POLL_S
+from hpsearch.timing import STOP_GRACE_S, STUDY_WAIT_S, WORKER_POLL_S
 
 
 def work(
@@ -38,7 +38,7 @@ def work(
     while any(p.is_alive() for p in processes) and not stop.wait(WORKER_POLL_S):
         pass
     stop_workers(processes)
-    if not stop.is_set():
+    if not stop.wait(STOP_GRACE_S):  # not the Ctrl-C to the process group that ended them
         worker_failures(processes)
 
 

@@ -229,3 +229,25 @@ def test_a_killed_worker_not_yet_reaped_counts_as_gone() -> None:
     assert not pid_alive(child.pid), "a zombie is not a live worker"
     child.wait()
     assert not pid_alive(child.pid)
+
+
+def test_ctrl_c_at_any_moment_of_the_start_exits_130_never_1(tmp_path: Path) -> None:
+    # Ctrl-C reaches the whole process group: workers still starting died of it, and the
+    # coordinator reported "all 2 local workers died", exit 1 (found by `make chaos`)
+    path = write_tiny_study(tmp_path, epochs=60, trials=6)
+    codes = {}
+    for delay in [0.2 + 0.1 * step for step in range(20)]:  # the workers start in there
+        url = f"sqlite:///{tmp_path / f'start-{delay}.db'}"
+        run = subprocess.Popen(
+            [sys.executable, "-m", "hpsearch", "run", str(path), "-s", url, "-j", "2", "-q"],
+            start_new_session=True,
+            stderr=subprocess.PIPE,
+            text=True,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        )
+        time.sleep(delay)
+        os.killpg(run.pid, signal.SIGINT)
+        _, err = run.communicate(timeout=120)
+        codes[delay] = (run.returncode, err.strip().splitlines()[-1:] if err.strip() else [])
+    # 130: stopped; -SIGINT: interrupted while Python was still importing; 0: it had finished
+    assert all(code in (130, -signal.SIGINT, 0) for code, _ in codes.values()), codes
