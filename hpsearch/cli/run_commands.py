@@ -18,7 +18,6 @@ import typer
 
 from hpsearch.cli.app import StorageOption, app, error_line, stderr, stdout
 from hpsearch.errors import EXIT_SIGINT, EXIT_SIGTERM, EXIT_TIMEOUT, HpsearchError
-from hpsearch.run.signals import on_signals
 
 if TYPE_CHECKING:  # the run modules load with the commands that run (read commands start fast)
     from hpsearch.run.batch import Stop, StudyResult
@@ -27,6 +26,8 @@ if TYPE_CHECKING:  # the run modules load with the commands that run (read comma
 @contextmanager
 def stop_on_signals(stop: Stop) -> Iterator[None]:
     """SIGINT and SIGTERM request a stop (exit 130 / 143) instead of killing the process."""
+    from hpsearch.run.signals import on_signals
+
     with on_signals(
         lambda signum: stop.request(EXIT_SIGTERM if signum == signal.SIGTERM else EXIT_SIGINT)
     ):

@@ -127,6 +127,13 @@ def parse_study(document: dict[str, Any], where: str) -> StudySpec:
         )
     spec = dataclasses.replace(spec, lower_when_diverged=lowered, objective=objective)
     final = parse_final(search, where, grid=spec.grid, trials=spec.total_trials)
+    if spec.pruning and spec.pruning.rule == "threshold" and objective != "val_accuracy":
+        raise StudyFileError(
+            where,
+            "search.pruning.threshold",
+            f'is an accuracy; with objective {objective!r} use rule = "percentile" '
+            "(judged against earlier rounds' losses)",
+        )
     if final and objective != "val_accuracy":
         raise StudyFileError(
             where,

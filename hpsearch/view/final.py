@@ -75,6 +75,7 @@ def interval_fields(data: queries.StudyData, payload: dict[str, Any]) -> dict[st
     stored choice."""
     sizes = split_sizes(data)
     n_val, n_test = sizes.get("val"), sizes.get("test")
+    n_round = n_val if queries.maximize(data) else None  # a round's best of a loss: no interval
 
     def around(value: Any, n: int | None) -> list[float] | None:
         if n is None or not isinstance(value, int | float) or not math.isfinite(value):
@@ -91,8 +92,8 @@ def interval_fields(data: queries.StudyData, payload: dict[str, Any]) -> dict[st
         "rounds": [
             {
                 **r,
-                "best_interval": around(r.get("best"), n_val),
-                "median_interval": around(r.get("median"), n_val),
+                "best_interval": around(r.get("best"), n_round),
+                "median_interval": around(r.get("median"), n_round),
             }
             for r in payload["rounds"]
         ],

@@ -113,7 +113,7 @@ STUDY_COLUMNS = [  # fits 80 columns; `show` has the rest, CSV and JSON every fi
     Column("state", "state", left=True),
     Column("rounds", "rounds"),
     Column("trials", "trials", left=True),
-    Column("best", "best val acc", acc),
+    Column("best", "best value", acc),  # the objective's: val acc, or val loss if minimised
     Column("test_accuracy", "test acc", acc),
     Column("last_changed", "last changed", lambda moment: when(moment)[:16]),
 ]

@@ -21,7 +21,7 @@ from hpsearch.view import queries
 from hpsearch.view.documents import write_text
 from hpsearch.view.final import TITLE, final_columns, final_record, final_rows, split_sizes
 from hpsearch.view.listings import Column, round_columns, round_rows
-from hpsearch.view.text import acc, acc_in, book_line, test_line
+from hpsearch.view.text import acc, acc_in, best_text, book_line, test_line
 
 INDEX = "index.html"
 SUMMARY = "summary.json"
@@ -53,7 +53,7 @@ def study_page(data: queries.StudyData, summary: dict[str, Any]) -> str:
         counts=counts,
         total=sum(n for _, n in counts),
         test=test_line(data.test, sizes, final),
-        best_accuracy=acc_in(found["best"], n_val),
+        best_value=best_text(found["best"], n_val, queries.maximize(data)),
         test_accuracy=acc_in(found["test_accuracy"], sizes.get("test")),
         spec=spec_toml(spec) if spec else None,
         rounds=_table(columns, round_rows(data.rounds, data.param_names)),

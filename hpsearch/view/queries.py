@@ -42,7 +42,7 @@ from hpsearch.study.spec import OBJECTIVES, StudySpec
 
 STATES = ("complete", "pruned", "failed", "diverged", "running", "waiting")
 # The trial attributes each view needs (reading fewer is faster on big studies).
-RANK_ATTRS = ("round", "index", "diverged", "seed")
+RANK_ATTRS = ("round", "index", "diverged", "seed", "epochs")  # what `ranked` reads
 ROW_ATTRS = (
     *RANK_ATTRS,
     "train_accuracy",

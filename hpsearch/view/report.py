@@ -21,7 +21,7 @@ from hpsearch.view.final import TITLE, final_columns, final_record, final_rows, 
 from hpsearch.view.listings import round_columns, round_rows, study_rows, to_json
 from hpsearch.view.overview import study_overview
 from hpsearch.view.tables import markdown_table
-from hpsearch.view.text import acc_in, book_line, safe_name, test_line, trial_counts
+from hpsearch.view.text import acc_in, best_text, book_line, safe_name, test_line, trial_counts
 
 
 def write_report(storage: RDBStorage, name: str | None, folder: Path) -> list[Path]:
@@ -82,7 +82,7 @@ def summary_markdown(data: queries.StudyData, summary: dict[str, Any]) -> str:
         f"# Study {_md_code(data.name)}",
         "",
         f"State: **{overview['state']}**; rounds {overview['rounds']}; trials: "
-        f"{counts}; best validation accuracy {acc_in(overview['best'], n_val)}; "
+        f"{counts}; {best_text(overview['best'], n_val, queries.maximize(data))}; "
         f"test accuracy {acc_in(overview['test_accuracy'], sizes.get('test'))}.",
         "",
         test_line(data.test, sizes, final),

@@ -62,6 +62,14 @@ def acc_in(value: float | None, n: int | None, places: int = 3) -> str:
     return f"{text} {interval(*wilson(value, n))}" if n else text
 
 
+def best_text(value: float | None, n_val: int | None, maximize: bool) -> str:
+    """'best validation accuracy 0.890 [0.81, 0.94]', or for a study minimising the loss
+    'best validation loss 0.412' (a loss has no binomial interval)."""
+    if maximize:
+        return f"best validation accuracy {acc_in(value, n_val)}"
+    return f"best validation loss {acc(value)}"
+
+
 def book_line(rank: int, trial: FrozenTrial, n_val: int | None = None) -> str:
     """'Best-1 (val acc 0.83 [0.74, 0.89]) | lr 9.2e-03, weight decay 3.9e-07', the book's 6.5
     printout, with the accuracy's interval on the `n_val` validation images."""

@@ -78,6 +78,14 @@ def test_a_loss_study_minimises_the_validation_loss_everywhere(tmp_path: Path) -
         out = tmp_path / f"{kind}.png"
         drawn = hpsearch("plot", "--storage", db, "--kind", kind, "-o", str(out))
         assert drawn.returncode == 0 and out.stat().st_size > 0, drawn.stderr
+    # losses over 1 crashed the accuracy intervals (math domain error) in JSON and reports
+    as_json = hpsearch("show", "--storage", db, "--format", "json")
+    assert as_json.returncode == 0, as_json.stderr
+    assert all(r["best_interval"] is None for r in json.loads(as_json.stdout)["rounds"])
+    report = hpsearch("report", "--storage", db, "-o", str(tmp_path / "report"))
+    assert report.returncode == 0, report.stderr
+    summary = (tmp_path / "report" / "summary.md").read_text()
+    assert f"best validation loss {best.value:.3f}" in summary
 
 
 def test_changing_the_objective_is_refused_on_resume(tmp_path: Path) -> None:
@@ -103,3 +111,12 @@ def test_pruning_a_loss_judges_from_the_other_end(tmp_path: Path) -> None:
     limits = thresholds(spec, 1, curves)
     assert limits == {1: 4.0}  # the 75th percentile of the losses: the worst quarter stops
     assert behind(limits, 1, 4.5, maximize=False) and not behind(limits, 1, 3.5, maximize=False)
+
+
+def test_a_pruning_threshold_is_an_accuracy_and_refused_with_a_loss(tmp_path: Path) -> None:
+    path = _loss_study(tmp_path)
+    path.write_text(
+        path.read_text() + '[search.pruning]\nrule = "threshold"\nthreshold = 0.2\nepochs = [1]\n'
+    )
+    with pytest.raises(StudyFileError, match=r"search.pruning.threshold: is an accuracy"):
+        load_study_file(path)

@@ -12,7 +12,7 @@ from hpsearch.store import slices, top
 from hpsearch.store.reads import read_trials
 from hpsearch.store.records import ranked
 from hpsearch.view.queries import StudyData
-from hpsearch.view.selection import select_trials
+from hpsearch.view.selection import list_trials, select_trials
 
 LR = FloatDistribution(1e-4, 1e-1, log=True)
 
@@ -125,4 +125,17 @@ def test_ties_in_the_database_go_to_the_earlier_place_not_the_earlier_number(url
         assert [t._trial_id for t in ranked(every)][:limit] == expected
         listed = select_trials(StudyData("ties", {}, every), top=limit)
         assert [by_number[row["trial"]] for row in listed] == expected
+    storage.engine.dispose()
+
+
+def test_every_best_of_a_schedule_ranks_more_epochs_first(url: str) -> None:
+    # the listing's full read lacked the `epochs` attribute: with --state (or while trials
+    # still run) a 5-epoch 0.91 was listed above the 50-epoch 0.89 that `best` reports
+    storage = open_worker_storage(url)
+    study = optuna.create_study(study_name="sched", storage=storage, direction="maximize")
+    short = add(study, 0, 0, TrialState.COMPLETE, value=0.91, epochs=5)
+    long = add(study, 1, 0, TrialState.COMPLETE, value=0.89, epochs=50)
+    for state in (None, "complete"):
+        _, rows, _ = list_trials(storage, "sched", top=2, state=state)
+        assert [row["trial"] for row in rows] == [long, short]
     storage.engine.dispose()
