@@ -9,7 +9,6 @@ queue or none of it.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,7 +22,15 @@ from optuna.distributions import (
 from optuna.storages import RDBStorage
 from optuna.trial import TrialState
 
-from hpsearch.store.tables import MODELS, PARAMS, SYSTEM_ATTRS, TRIALS, USER_ATTRS, transaction
+from hpsearch.store.tables import (
+    MODELS,
+    PARAMS,
+    SYSTEM_ATTRS,
+    TRIALS,
+    USER_ATTRS,
+    attr_rows,
+    transaction,
+)
 
 
 @dataclass(frozen=True)
@@ -67,8 +74,8 @@ def add_waiting_trials(storage: RDBStorage, study_id: int, trials: list[Waiting]
                         "distribution_json": distribution_to_json(dist),
                     }
                 )
-            user += _attr_rows(trial_id, trial.user_attrs)
-            system += _attr_rows(trial_id, trial.system_attrs)
+            user += attr_rows(trial_id, trial.user_attrs)
+            system += attr_rows(trial_id, trial.system_attrs)
         for table, rows in ((PARAMS, params), (USER_ATTRS, user), (SYSTEM_ATTRS, system)):
             if rows:
                 session.execute(sa.insert(table), rows)
@@ -93,9 +100,3 @@ def _check_distributions(session: Any, study_id: int, trials: list[Waiting]) -> 
         ).scalar()
         if text is not None:
             check_distribution_compatibility(json_to_distribution(text), dist)
-
-
-def _attr_rows(trial_id: int, attrs: dict[str, Any]) -> list[dict[str, Any]]:
-    return [
-        {"trial_id": trial_id, "key": k, "value_json": json.dumps(v)} for k, v in attrs.items()
-    ]

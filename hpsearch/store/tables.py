@@ -6,8 +6,10 @@ pinned Optuna version's schema is the contract (see the README on widening the p
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import sqlalchemy as sa
 from optuna.storages import RDBStorage
@@ -44,3 +46,10 @@ def snapshot(storage: RDBStorage) -> Iterator[sa.Connection]:
         if connection.dialect.name == "postgresql":
             connection = connection.execution_options(isolation_level="REPEATABLE READ")
         yield connection
+
+
+def attr_rows(trial_id: int, attrs: dict[str, Any]) -> list[dict[str, Any]]:
+    """Rows of a trial attribute table (user or system) for `attrs`, JSON as Optuna stores it."""
+    return [
+        {"trial_id": trial_id, "key": k, "value_json": json.dumps(v)} for k, v in attrs.items()
+    ]

@@ -29,6 +29,7 @@ from hpsearch.store.tables import (
     TRIALS,
     USER_ATTRS,
     VALUES,
+    attr_rows,
     transaction,
 )
 
@@ -88,7 +89,7 @@ def claim_waiting_trial(
             .values(state=TrialState.RUNNING, datetime_start=datetime.now())
         )
         if system_attrs:
-            session.execute(sa.insert(SYSTEM_ATTRS), _attr_rows(trial_id, system_attrs))
+            session.execute(sa.insert(SYSTEM_ATTRS), attr_rows(trial_id, system_attrs))
         session.execute(sa.insert(HEARTBEATS).values(trial_id=trial_id))
         rows = session.execute(
             sa.union_all(
@@ -152,7 +153,7 @@ def finish_trial(
         if curve:
             session.execute(sa.insert(INTERMEDIATE), curve)
         if user_attrs:
-            session.execute(sa.insert(USER_ATTRS), _attr_rows(trial_id, user_attrs))
+            session.execute(sa.insert(USER_ATTRS), attr_rows(trial_id, user_attrs))
         if value is not None:
             stored_value, value_type = MODELS.TrialValueModel.value_to_stored_repr(value)
             session.execute(
@@ -160,12 +161,6 @@ def finish_trial(
                     trial_id=trial_id, objective=0, value=stored_value, value_type=value_type
                 )
             )
-
-
-def _attr_rows(trial_id: int, attrs: dict[str, Any]) -> list[dict[str, Any]]:
-    return [
-        {"trial_id": trial_id, "key": k, "value_json": json.dumps(v)} for k, v in attrs.items()
-    ]
 
 
 def claim_study(
@@ -236,5 +231,5 @@ def mark_abandoned(storage: RDBStorage, trial_id: int, owner: dict[str, Any] | N
         )
         if updated.rowcount != 1:
             return False
-        session.execute(sa.insert(USER_ATTRS), _attr_rows(trial_id, {"fail_reason": "abandoned"}))
+        session.execute(sa.insert(USER_ATTRS), attr_rows(trial_id, {"fail_reason": "abandoned"}))
     return True
