@@ -24,8 +24,8 @@ from optuna.storages import RDBStorage
 from sqlalchemy.engine import URL, make_url
 
 from hpsearch.errors import StorageError, StorageMissingError
-from hpsearch.store.retries import patiently
-from hpsearch.store.tables import OPTUNA_OWN
+from hpsearch.store.retries import patiently, storage_failure
+from hpsearch.store.tables import OPTUNA_OWN, check_schema
 
 DEFAULT_STORAGE = "sqlite:///hpsearch.db"
 ENV_STORAGE = "HPSEARCH_STORAGE"
@@ -97,16 +97,16 @@ def open_storage(
     shown = redact(url)
     if parsed.get_backend_name() == "sqlite":
         _check_sqlite_file(parsed, write=write)
-    complete = _check_tables(_tables(parsed, shown, patient), shown, write=write)
-    storage = _create(
-        parsed,
-        shown,
-        patient,
-        write=write,
-        skip_table_creation=complete,
-        heartbeat_interval=heartbeat_interval,
-        grace_period=grace_period,
-    )
+    tables = _tables(parsed, shown, patient)
+    complete = _check_tables(tables, shown, write=write)
+    times = {"heartbeat_interval": heartbeat_interval, "grace_period": grace_period}
+    if parsed.get_backend_name() == "postgresql" and "alembic_version" not in tables:
+        # A new database (`write`): Optuna's first stamp holds two connections at once, so
+        # a storage of its own does it, and the one kept holds a single connection.
+        _create(parsed, shown, patient, write=write, skip_table_creation=complete, **times,
+                connections=2).engine.dispose()  # fmt: skip
+        complete = True
+    storage = _create(parsed, shown, patient, write=write, skip_table_creation=complete, **times)
     if parsed.get_backend_name() == "sqlite":
         sqlalchemy.event.listen(
             storage.engine, "begin", _begin_immediate if write else _begin_deferred
@@ -140,7 +140,7 @@ def _create(parsed: URL, shown: str, patient: bool, **kwargs: Any) -> RDBStorage
         except RuntimeError as error:  # Optuna's schema-version check
             raise StorageError(f"{shown}: {error}") from None
         except optuna.exceptions.StorageInternalError as error:
-            raise StorageError(f"{shown}: cannot open the database: {_short(error)}") from None
+            raise _cannot_open(shown, error) from None
         except sqlalchemy.exc.SQLAlchemyError as error:
             # The loser's CREATE fails ("already exists", a duplicate key), and the tables
             # exist on the next attempt.
@@ -148,7 +148,7 @@ def _create(parsed: URL, shown: str, patient: bool, **kwargs: Any) -> RDBStorage
                 error, sqlalchemy.exc.IntegrityError | sqlalchemy.exc.ProgrammingError
             ) or "already exists" in str(error)
             if not racing or attempt == 4:
-                raise StorageError(f"{shown}: cannot open the database: {_short(error)}") from None
+                raise _cannot_open(shown, error) from None
             time.sleep(0.2 * (attempt + 1))
     raise AssertionError("unreachable")  # the last attempt returns or raises
 
@@ -160,17 +160,25 @@ def _rdb_storage(
     skip_table_creation: bool,
     heartbeat_interval: int | None,
     grace_period: int | None,
+    connections: int = 1,
 ) -> RDBStorage:
     with warnings.catch_warnings():
         # Heartbeats are "experimental" in Optuna since 2.x: noise for our users.
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return RDBStorage(
+        storage = RDBStorage(
             parsed.render_as_string(hide_password=False),
-            engine_kwargs=_engine_kwargs(parsed, write=write),
+            engine_kwargs=_engine_kwargs(parsed, write=write, connections=connections),
             heartbeat_interval=heartbeat_interval,
             grace_period=grace_period,
             skip_table_creation=skip_table_creation,
+            skip_compatibility_check=True,
         )
+    try:
+        check_schema(storage)
+    except Exception:
+        storage.engine.dispose()
+        raise
+    return storage
 
 
 def _check_sqlite_file(parsed: URL, *, write: bool) -> None:
@@ -237,7 +245,7 @@ def _tables(parsed: URL, shown: str, patient: bool) -> set[str]:
     try:
         return patiently(lambda: _table_names(engine), patient)
     except sqlalchemy.exc.SQLAlchemyError as error:
-        raise StorageError(f"{shown}: cannot open the database: {_short(error)}") from None
+        raise _cannot_open(shown, error) from None
     finally:
         engine.dispose()
 
@@ -247,13 +255,13 @@ def _table_names(engine: sqlalchemy.Engine) -> set[str]:
         return set(sqlalchemy.inspect(connection).get_table_names())
 
 
-def _short(error: Exception) -> str:
-    """The first line of a driver error, without SQL or parameters (they may hold secrets)."""
-    original = getattr(error, "orig", None) or error
-    return str(original).strip().splitlines()[0] if str(original).strip() else type(error).__name__
+def _cannot_open(shown: str, error: Exception) -> StorageError:
+    """One line: the driver's reason under the wrappers (never SQL or parameters, which may
+    hold secrets), and advice where there is some."""
+    return StorageError(f"{shown}: {storage_failure(error, 'open the database')}")
 
 
-def _engine_kwargs(parsed: URL, *, write: bool) -> dict[str, Any]:
+def _engine_kwargs(parsed: URL, *, write: bool, connections: int = 1) -> dict[str, Any]:
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database
 
@@ -272,15 +280,15 @@ def _engine_kwargs(parsed: URL, *, write: bool) -> dict[str, Any]:
             return connection
 
         return {"creator": connect}
-    # One connection kept per process (a worker's heartbeat thread seldom overlaps its
-    # trial's two transactions; an overlap opens another, closed after), so that connections
-    # held = processes: see the README on many workers and pgbouncer.
+    # One connection per process (a worker's heartbeat thread waits the milliseconds of its
+    # trial's transactions): connections = processes. See the README on many workers.
     return {
         "pool_pre_ping": True,
         "pool_recycle": 300,
-        "pool_size": 1,
-        "max_overflow": 8,
-        "connect_args": {"connect_timeout": 10},
+        "pool_size": connections,
+        "max_overflow": 0,
+        # The pid in pg_stat_activity.application_name: which process holds a connection.
+        "connect_args": {"connect_timeout": 10, "application_name": f"hpsearch {os.getpid()}"},
     }
 
 

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import optuna
 import sqlalchemy as sa
 from optuna.storages import RDBStorage
 from optuna.storages._rdb import models
@@ -53,3 +54,19 @@ def attr_rows(trial_id: int, attrs: dict[str, Any]) -> list[dict[str, Any]]:
     return [
         {"trial_id": trial_id, "key": k, "value_json": json.dumps(v)} for k, v in attrs.items()
     ]
+
+
+def check_schema(storage: RDBStorage) -> None:
+    """Optuna's schema-version check (RuntimeError with its advice), holding one connection
+    at a time: Optuna's own reads the version inside a session, two connections per process
+    while opening, which is what fills a server when many workers start together."""
+    manager = storage._version_manager
+    current, head = manager.get_current_version(), manager.get_head_version()
+    if current == head:
+        return
+    message = f"Optuna {optuna.__version__} cannot use this database's schema ({current}). "
+    if current in manager.get_all_versions():
+        message += "Run `optuna storage upgrade --storage URL` to upgrade it."
+    else:
+        message += "It was written by a newer Optuna: `pip install -U optuna`."
+    raise RuntimeError(message)

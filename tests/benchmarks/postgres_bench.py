@@ -23,6 +23,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,8 @@ TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def _counted_worker(url: str, name: str, out: str) -> None:
+    """One `hpsearch worker --wait`: waits (reading only) for the coordinator's study."""
+    from hpsearch.run.joining import await_study
     from hpsearch.run.worker import run_worker
 
     counts = {"statements": 0, "commits": 0}
@@ -52,24 +55,28 @@ def _counted_worker(url: str, name: str, out: str) -> None:
 
     sa.event.listen(sa.engine.Engine, "before_cursor_execute", statement)
     sa.event.listen(sa.engine.Engine, "commit", commit)
-    finished = run_worker(url, name, threading.Event())
+    stop = threading.Event()
+    finished = run_worker(url, name, stop) if await_study(url, name, stop, wait=True) else 0
     Path(out).write_text(json.dumps({**counts, "trials": finished}))
 
 
-def _backend_cpu(admin: sa.Engine, database: str, seen: dict[int, float]) -> int:
-    """Record each backend's CPU seconds of `database` in `seen`; returns connections open."""
+def _backend_cpu(admin: sa.Engine, database: str, seen: dict[int, float]) -> tuple[int, int]:
+    """Record each backend's CPU seconds of `database` in `seen`; returns the connections
+    open and the most that one process holds (by the pid in their application_name)."""
     with admin.connect() as connection:
-        pids = connection.execute(
-            sa.text("SELECT pid FROM pg_stat_activity WHERE datname = :d"), {"d": database}
-        ).scalars()
-        pids = list(pids)
+        rows = connection.execute(
+            sa.text("SELECT pid, application_name FROM pg_stat_activity WHERE datname = :d"),
+            {"d": database},
+        ).all()
+    pids = [pid for pid, _ in rows]
+    per_process = Counter(name for _, name in rows)
     for pid in pids:
         try:
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
         seen[pid] = (int(fields[11]) + int(fields[12])) / TICKS
-    return len(pids)
+    return len(pids), max(per_process.values(), default=0)
 
 
 def _commits(admin: sa.Engine, database: str) -> int:
@@ -95,16 +102,21 @@ def measure(url: str, admin: sa.Engine, folder: Path, workers: int) -> dict[str,
     )
     context = multiprocessing.get_context("spawn")
     outs = [str(folder / f"worker-{i}.json") for i in range(workers)]
-    workers = [context.Process(target=_counted_worker, args=(url, "tiny", o)) for o in outs]
-    for worker in workers:
-        worker.start()
+    processes = [context.Process(target=_counted_worker, args=(url, "tiny", o)) for o in outs]
+    for process in processes:
+        process.start()
     seen: dict[int, float] = {}
-    connections = 0
-    while coordinator.poll() is None or any(w.is_alive() for w in workers):
-        connections = max(connections, _backend_cpu(admin, database, seen))
+    connections, per_process = 0, 0
+    while coordinator.poll() is None or any(p.is_alive() for p in processes):
+        now, most = _backend_cpu(admin, database, seen)
+        connections, per_process = max(connections, now), max(per_process, most)
+        if coordinator.poll():  # failed: its workers would wait for the study for ever
+            for process in processes:
+                process.terminate()
+            raise RuntimeError(f"the coordinator failed (exit {coordinator.returncode})")
         time.sleep(0.5)
-    for worker in workers:
-        worker.join()
+    for process in processes:
+        process.join()
     server_transactions = _commits(admin, database) - before
     counts = [json.loads(Path(o).read_text()) for o in outs if Path(o).exists()]
     trials = optuna.load_study(study_name="tiny", storage=url).get_trials(deepcopy=False)
@@ -123,6 +135,7 @@ def measure(url: str, admin: sa.Engine, folder: Path, workers: int) -> dict[str,
         "worker_transactions_per_trial": round(sum(c["commits"] for c in counts) / by_workers, 2),
         "server_transactions_per_trial": round(server_transactions / len(done), 2),
         "connections_held_max": connections,
+        "connections_of_one_process_max": per_process,
         "server_cpu_ms_per_trial": round(cpu * 1000, 2),
         "workers_served_per_core": {
             f"{seconds} s trials": round(seconds / cpu) for seconds in (0.1, 1, 60)

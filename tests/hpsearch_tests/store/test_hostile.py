@@ -166,6 +166,31 @@ def test_wrong_password_or_host_never_shows_the_password(tmp_path: Path) -> None
     one_line_error(hpsearch("studies", "--storage", url), 1, "127.0.0.1")
 
 
+def test_a_server_taking_no_more_connections_is_one_line_with_the_way_out(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    """Workers past the server's connections (here a database's CONNECTION LIMIT 0, which
+    binds any role but a superuser, as max_connections binds every role): the server's reason
+    and the ways out, not Optuna's "An exception is raised during the commit"."""
+    url = sqlalchemy.engine.make_url(postgres_url)
+    role = f"{url.database}_worker"
+    admin = sqlalchemy.create_engine(postgres_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.exec_driver_sql(f'CREATE ROLE "{role}" LOGIN')
+        connection.exec_driver_sql(f'ALTER DATABASE "{url.database}" CONNECTION LIMIT 0')
+    try:
+        limited = url.set(username=role).render_as_string(hide_password=False)
+        study = str(write_tiny_study(tmp_path))
+        for args in (["studies"], ["run", study], ["worker", "--study", "tiny"]):
+            result = hpsearch(*args, "--storage", limited, timeout=120)
+            one_line_error(result, 1, "too many connections", "max_connections", "pgbouncer")
+    finally:
+        with admin.connect() as connection:
+            connection.exec_driver_sql(f'ALTER DATABASE "{url.database}" CONNECTION LIMIT -1')
+            connection.exec_driver_sql(f'DROP ROLE "{role}"')
+        admin.dispose()
+
+
 @pytest.mark.parametrize(
     "name",
     ['it\'s "quoted"; DROP TABLE studies; --', "études ✓ 数字", "../../escape", "with spaces"],

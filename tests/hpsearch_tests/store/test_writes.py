@@ -8,6 +8,7 @@ import optuna
 import pytest
 import sqlalchemy as sa
 from optuna.distributions import FloatDistribution
+from optuna.storages import RDBStorage
 from optuna.storages._rdb import models
 from optuna.trial import TrialState
 
@@ -17,9 +18,10 @@ from hpsearch.store.writes import claim_waiting_trial, finish_trial
 LR = FloatDistribution(1e-4, 1e-1, log=True)
 
 
-def queue(url: str, count: int) -> optuna.Study:
-    """A study with `count` waiting trials, queued as the coordinator queues them."""
-    study = optuna.create_study(study_name="claims", storage=open_worker_storage(url))
+def queue(url: str, count: int, storage: RDBStorage | None = None) -> optuna.Study:
+    """A study with `count` waiting trials, queued as the coordinator queues them (through
+    `storage` if given)."""
+    study = optuna.create_study(study_name="claims", storage=storage or open_worker_storage(url))
     for index in range(count):
         lr = 10 ** -(1 + index % 3)
         study.add_trial(
