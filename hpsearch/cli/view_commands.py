@@ -50,10 +50,11 @@ def show(
 
     fmt = check_format(output_format)
     top = 20 if top is None else top
-    data = load_top_data(reader(storage), study, top)
+    opened = reader(storage)
+    data = load_top_data(opened, study, top)
     if data.spec is not None and data.spec.grid:  # its table summarises every trial
-        data = load_study_data(reader(storage), study, attrs=ROW_ATTRS)
-    print_show(stdout, data, top, fmt, study_overview(reader(storage), data.name))
+        data = load_study_data(opened, study, attrs=ROW_ATTRS)
+    print_show(stdout, data, top, fmt, study_overview(opened, data.name))
 
 
 @app.command()

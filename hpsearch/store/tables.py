@@ -49,6 +49,24 @@ def snapshot(storage: RDBStorage) -> Iterator[sa.Connection]:
         yield connection
 
 
+def plain_rows(connection: sa.Connection, query: sa.Select) -> list[tuple[Any, ...]]:
+    """The rows of `query` as the driver returns them (an Enum column as its name), in the
+    connection's transaction: for many rows, without SQLAlchemy's per-row objects, which
+    cost more than the database's reading of them."""
+    compiled = query.compile(
+        dialect=connection.dialect, compile_kwargs={"render_postcompile": True}
+    )
+    params = compiled.construct_params()
+    if compiled.positiontup is not None:  # SQLite's qmark style
+        params = [params[name] for name in compiled.positiontup]  # type: ignore[assignment]
+    cursor = connection.connection.cursor()
+    try:
+        cursor.execute(str(compiled), params)
+        return list(cursor.fetchall())
+    finally:
+        cursor.close()
+
+
 def attr_rows(trial_id: int, attrs: dict[str, Any]) -> list[dict[str, Any]]:
     """Rows of a trial attribute table (user or system) for `attrs`, JSON as Optuna stores it."""
     return [

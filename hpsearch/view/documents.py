@@ -237,21 +237,30 @@ EXPORT_CURVES = ("val_accuracy", *CURVE_KEYS)
 
 
 def _export_csv(stream: TextIO, records: Iterable[dict[str, Any]], names: list[str]) -> None:
-    writer = csv.writer(stream, lineterminator="\n")
+    """One row per trial and epoch. The trial's cells are quoted by `csv` once per trial and
+    repeated on each of its rows; the epoch's cells are numbers, which need no quoting."""
     params = [f"params_{name}" for name in names]
-    writer.writerow([*EXPORT_FIRST, *params, *EXPORT_AFTER, "epoch", *EXPORT_CURVES])
+    header = [*EXPORT_FIRST, *params, *EXPORT_AFTER, "epoch", *EXPORT_CURVES]
+    csv.writer(stream, lineterminator="\n").writerow(header)
+    line = io.StringIO()
+    quoted = csv.writer(line, lineterminator="")
     for record in records:
         fixed = [record[key] for key in EXPORT_FIRST]
         fixed += [record["params"].get(name) for name in names]
         fixed += [record[key] for key in EXPORT_AFTER]
-        fixed = ["" if cell is None else cell for cell in fixed]
+        line.seek(0)
+        line.truncate()
+        quoted.writerow(["" if cell is None else cell for cell in fixed])
+        prefix = line.getvalue()
         curves = [record["curves"][key] for key in EXPORT_CURVES]
         epochs = max(len(c) for c in curves)
         if not epochs:
-            writer.writerow([*fixed, "", *("" for _ in curves)])
+            stream.write(prefix + "," * (len(curves) + 1) + "\n")
             continue
-        writer.writerows(
-            [*fixed, epoch + 1, *(c[epoch] if epoch < len(c) else "" for c in curves)]
+        stream.writelines(
+            f"{prefix},{epoch + 1},"
+            + ",".join(repr(c[epoch]) if epoch < len(c) else "" for c in curves)
+            + "\n"
             for epoch in range(epochs)
         )
 
