@@ -280,13 +280,13 @@ def _engine_kwargs(parsed: URL, *, write: bool, connections: int = 1) -> dict[st
             return connection
 
         return {"creator": connect}
-    # One connection per process (a worker's heartbeat thread waits the milliseconds of its
-    # trial's transactions): connections = processes. See the README on many workers.
+    # One connection per writing process (a worker's heartbeat thread waits for its trial's
+    # transactions); `serve`'s threads may open a few more. README: many workers.
     return {
         "pool_pre_ping": True,
         "pool_recycle": 300,
         "pool_size": connections,
-        "max_overflow": 0,
+        "max_overflow": 0 if write else 4,
         # The pid in pg_stat_activity.application_name: which process holds a connection.
         "connect_args": {"connect_timeout": 10, "application_name": f"hpsearch {os.getpid()}"},
     }

@@ -93,7 +93,9 @@ def _advice(reason: str) -> str:
         return "; free disk space and run the same command again (nothing stored was lost)"
     if "readonly" in text or "read-only" in text:
         return "; the database file or its folder is read-only: fix the permissions"
-    if any(words in text for words in ("too many clients", "too many connections", "slots")):
+    if any(
+        words in text for words in ("too many clients", "too many connections", "connection slots")
+    ):
         return (
             "; the server takes no more connections: stop idle clients, raise its "
             "max_connections, or put pgbouncer in front (README: Many workers on PostgreSQL)"

@@ -259,7 +259,9 @@ def _export_csv(stream: TextIO, records: Iterable[dict[str, Any]], names: list[s
             continue
         stream.writelines(
             f"{prefix},{epoch + 1},"
-            + ",".join(repr(c[epoch]) if epoch < len(c) else "" for c in curves)
+            + ",".join(
+                "" if epoch >= len(c) or c[epoch] is None else str(c[epoch]) for c in curves
+            )
             + "\n"
             for epoch in range(epochs)
         )

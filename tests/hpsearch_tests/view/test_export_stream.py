@@ -59,3 +59,40 @@ def test_batches_give_every_trial_once_in_order_and_csv_rows_for_each(tmp_path: 
     assert [r["params_momentum"] for r in rows if r["number"] == "5"] == ["0.9", "0.9"]
     assert json.loads(hpsearch("export", "plain", "-s", url).stdout)["trials"][6]["number"] == 6
     storage.engine.dispose()
+
+
+def test_csv_rows_are_what_the_csv_module_writes_for_every_kind_of_cell() -> None:
+    """The export quotes a trial's cells once and joins its epochs' numbers by hand: the
+    text must be what `csv.writer` writes row by row (quotes, commas, newlines in a
+    categorical choice; missing cells; a trial without epochs; curves of unequal length;
+    infinities and NaN)."""
+    curves = {"train_accuracy": [0.5, 0.75], "train_loss": [2.0, float("inf")],
+              "val_loss": [float("nan")]}  # fmt: skip
+    records = [
+        {"number": 0, "round": 0, "index": 0, "state": "complete", "value": 0.9,
+         "params": {"act": 'a "b", c\nd', "lr": 1e-3}, "epochs_run": 2, "seconds": 0.5,
+         "curves": {"val_accuracy": [0.25, 0.9], **curves}},
+        {"number": 1, "round": None, "index": None, "state": "failed", "value": None,
+         "params": {"lr": 0.1}, "epochs_run": None, "seconds": None,
+         "curves": {key: [] for key in documents.EXPORT_CURVES}},
+    ]  # fmt: skip
+    names = ["act", "lr"]
+    out = io.StringIO()
+    documents._export_csv(out, records, names)
+    expected = io.StringIO()
+    writer = csv.writer(expected, lineterminator="\n")
+    params = [f"params_{name}" for name in names]
+    after = documents.EXPORT_AFTER
+    writer.writerow([*documents.EXPORT_FIRST, *params, *after, "epoch", *documents.EXPORT_CURVES])
+    for record in records:
+        fixed = [record[key] for key in documents.EXPORT_FIRST]
+        fixed += [record["params"].get(name) for name in names]
+        fixed += [record[key] for key in after]
+        lists = [record["curves"][key] for key in documents.EXPORT_CURVES]
+        epochs = max(len(c) for c in lists)
+        for epoch in range(max(epochs, 1)):
+            cells = [c[epoch] if epoch < len(c) else None for c in lists]
+            row = [*fixed, epoch + 1 if epochs else None, *cells]
+            writer.writerow(["" if cell is None else cell for cell in row])
+    assert out.getvalue() == expected.getvalue()
+    assert list(csv.reader(io.StringIO(out.getvalue())))[1][5] == 'a "b", c\nd'
