@@ -9,30 +9,25 @@ not a crash.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sqlite3
 import time
 import warnings
-from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import optuna
 import sqlalchemy
 from optuna.storages import RDBStorage
 from sqlalchemy.engine import URL, make_url
 
-from hpsearch.errors import StorageError, StorageMissingError
-from hpsearch.store.retries import patiently, storage_failure
-from hpsearch.store.tables import OPTUNA_OWN, check_schema
+from hpsearch.errors import StorageError
+from hpsearch.store.retries import patiently
+from hpsearch.store.tables import ReadingStorage, check_schema
+from hpsearch.store.targets import cannot_open, check_sqlite_file, check_tables, table_names
 
 DEFAULT_STORAGE = "sqlite:///hpsearch.db"
 ENV_STORAGE = "HPSEARCH_STORAGE"
 SQLITE_BUSY_TIMEOUT_S = 60.0
-OPTUNA_TABLES = {"studies", "trials", "version_info"}
-# A database with only some of OPTUNA_OWN (every table Optuna creates) is Optuna's, its tables
-# still being created by a process that started at the same moment.
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -96,9 +91,9 @@ def open_storage(
     parsed = _parse(url)
     shown = redact(url)
     if parsed.get_backend_name() == "sqlite":
-        _check_sqlite_file(parsed, write=write)
-    tables = _tables(parsed, shown, patient)
-    complete = _check_tables(tables, shown, write=write)
+        check_sqlite_file(parsed, write=write)
+    tables = table_names(parsed, shown, patient, _engine_kwargs(parsed, write=False))
+    complete = check_tables(tables, shown, write=write)
     times = {"heartbeat_interval": heartbeat_interval, "grace_period": grace_period}
     if parsed.get_backend_name() == "postgresql" and "alembic_version" not in tables:
         # A new database (`write`): Optuna's first stamp holds two connections at once, so
@@ -106,29 +101,15 @@ def open_storage(
         _create(parsed, shown, patient, write=write, skip_table_creation=complete, **times,
                 connections=2).engine.dispose()  # fmt: skip
         complete = True
-    storage = _create(parsed, shown, patient, write=write, skip_table_creation=complete, **times)
+    storage = _create(
+        parsed, shown, patient, write=write, skip_table_creation=complete, **times,
+        stamped="alembic_version" in tables,
+    )  # fmt: skip
     if parsed.get_backend_name() == "sqlite":
         sqlalchemy.event.listen(
             storage.engine, "begin", _begin_immediate if write else _begin_deferred
         )
     return storage
-
-
-def _check_tables(tables: set[str], shown: str, *, write: bool) -> bool:
-    """Whether the database holds all of Optuna's tables; refuses a foreign or empty one."""
-    complete = tables >= OPTUNA_TABLES
-    if tables and not complete and not tables <= OPTUNA_OWN:
-        raise StorageError(
-            f"{shown} holds tables of another application "
-            f"({', '.join(sorted(tables)[:5])}); refusing to add Optuna's tables "
-            "to it. Use a new database file"
-        )
-    if not complete and not write:
-        raise StorageMissingError(
-            f"{shown} holds no studies (no Optuna tables); run "
-            "`hpsearch run STUDY_FILE` first or check the URL"
-        )
-    return complete
 
 
 def _create(parsed: URL, shown: str, patient: bool, **kwargs: Any) -> RDBStorage:
@@ -140,7 +121,7 @@ def _create(parsed: URL, shown: str, patient: bool, **kwargs: Any) -> RDBStorage
         except RuntimeError as error:  # Optuna's schema-version check
             raise StorageError(f"{shown}: {error}") from None
         except optuna.exceptions.StorageInternalError as error:
-            raise _cannot_open(shown, error) from None
+            raise cannot_open(shown, error) from None
         except sqlalchemy.exc.SQLAlchemyError as error:
             # The loser's CREATE fails ("already exists", a duplicate key), and the tables
             # exist on the next attempt.
@@ -148,7 +129,7 @@ def _create(parsed: URL, shown: str, patient: bool, **kwargs: Any) -> RDBStorage
                 error, sqlalchemy.exc.IntegrityError | sqlalchemy.exc.ProgrammingError
             ) or "already exists" in str(error)
             if not racing or attempt == 4:
-                raise _cannot_open(shown, error) from None
+                raise cannot_open(shown, error) from None
             time.sleep(0.2 * (attempt + 1))
     raise AssertionError("unreachable")  # the last attempt returns or raises
 
@@ -161,104 +142,30 @@ def _rdb_storage(
     heartbeat_interval: int | None,
     grace_period: int | None,
     connections: int = 1,
+    stamped: bool = False,
 ) -> RDBStorage:
-    with warnings.catch_warnings():
-        # Heartbeats are "experimental" in Optuna since 2.x: noise for our users.
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        storage = RDBStorage(
-            parsed.render_as_string(hide_password=False),
-            engine_kwargs=_engine_kwargs(parsed, write=write, connections=connections),
-            heartbeat_interval=heartbeat_interval,
-            grace_period=grace_period,
-            skip_table_creation=skip_table_creation,
-            skip_compatibility_check=True,
-        )
+    kwargs = _engine_kwargs(parsed, write=write, connections=connections)
+    url = parsed.render_as_string(hide_password=False)
+    if stamped and not write and heartbeat_interval is None:
+        storage: RDBStorage = ReadingStorage(url, kwargs)  # no alembic import: see there
+    else:
+        with warnings.catch_warnings():
+            # Heartbeats are "experimental" in Optuna since 2.x: noise for our users.
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            storage = RDBStorage(
+                url,
+                engine_kwargs=kwargs,
+                heartbeat_interval=heartbeat_interval,
+                grace_period=grace_period,
+                skip_table_creation=skip_table_creation,
+                skip_compatibility_check=True,
+            )
     try:
         check_schema(storage)
     except Exception:
         storage.engine.dispose()
         raise
     return storage
-
-
-def _check_sqlite_file(parsed: URL, *, write: bool) -> None:
-    if not parsed.database or parsed.database == ":memory:":
-        raise StorageError(
-            "an in-memory SQLite database cannot be shared or resumed; "
-            "give a file: sqlite:///hpsearch.db"
-        )
-    path = Path(parsed.database)
-    if path.is_dir():
-        raise StorageError(f"{path} is a folder; give a database file such as {path}/hpsearch.db")
-    if not path.exists():
-        if not write:
-            raise StorageMissingError(
-                f"{path}: no such database file; check --storage or run "
-                "`hpsearch run STUDY_FILE` first"
-            )
-        if not path.parent.exists():
-            raise StorageError(
-                f"{path}: the folder {path.parent} does not exist; create it "
-                "or choose another path"
-            )
-        return
-    if write and not (os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)):
-        raise StorageError(
-            f"{path} or its folder is read-only; fix the permissions, or read it "
-            "with `hpsearch studies` / `show`, which never write"
-        )
-    if path.stat().st_size == 0:
-        if not write:
-            raise StorageMissingError(
-                f"{path} is an empty file, not a study database; run "
-                "`hpsearch run STUDY_FILE` to create one"
-            )
-        return
-    # The file's contents are checked through SQLite (`_tables`), never with open()/close()
-    # here: closing any descriptor of a database file drops every POSIX lock this process
-    # holds on it, and another process may then delete the WAL under live connections.
-
-
-def _tables(parsed: URL, shown: str, patient: bool) -> set[str]:
-    """The names of the tables in the database, read without writing anything."""
-    if parsed.get_backend_name() == "sqlite":
-        if not Path(parsed.database or "").exists():
-            return set()
-        try:
-            uri = f"file:{quote(parsed.database or '')}?mode=ro"
-            with contextlib.closing(sqlite3.connect(uri, uri=True)) as connection:
-                rows = connection.execute(
-                    "SELECT name FROM sqlite_master WHERE type = 'table'"
-                ).fetchall()
-            return {row[0] for row in rows}
-        except sqlite3.DatabaseError as error:
-            if "not a database" in str(error):
-                raise StorageError(
-                    f"{shown} is not a SQLite database; give a database file "
-                    "written by hpsearch or a new path"
-                ) from None
-            raise StorageError(
-                f"{shown}: cannot read the database ({error}); it may be "
-                "damaged: restore it from a backup or use a new file"
-            ) from None
-    engine = sqlalchemy.create_engine(parsed, **_engine_kwargs(parsed, write=False))
-    try:
-        return patiently(lambda: _table_names(engine), patient)
-    except sqlalchemy.exc.SQLAlchemyError as error:
-        raise _cannot_open(shown, error) from None
-    finally:
-        engine.dispose()
-
-
-def _table_names(engine: sqlalchemy.Engine) -> set[str]:
-    with engine.connect() as connection:
-        return set(sqlalchemy.inspect(connection).get_table_names())
-
-
-def _cannot_open(shown: str, error: Exception) -> StorageError:
-    """One line: the driver's reason under the wrappers (never SQL or parameters, which may
-    hold secrets), and advice where there is some."""
-    return StorageError(f"{shown}: {storage_failure(error, 'open the database')}")
 
 
 def _engine_kwargs(parsed: URL, *, write: bool, connections: int = 1) -> dict[str, Any]:

@@ -126,6 +126,8 @@ def test_optuna_databases_of_other_schema_versions(
     before = dump(other)
     result = hpsearch("run", str(write_tiny_study(tmp_path, trials=3)), "--storage", str(other))
     one_line_error(result, 1, advice)
+    for read in ("studies", "show"):  # a read's storage checks the version without alembic
+        one_line_error(hpsearch(read, "--storage", str(other)), 1, advice)
     assert dump(other) == before
 
 
