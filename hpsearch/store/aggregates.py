@@ -35,72 +35,80 @@ class Aggregates:
     retried: dict[int, int]
 
 
-def aggregates(storage: RDBStorage) -> Aggregates:
+def aggregates(storage: RDBStorage, study_id: int | None = None) -> Aggregates:
+    """Over every study, or the one `study_id` only."""
+    only = sa.true() if study_id is None else TRIALS.c.study_id == study_id
     with snapshot(storage) as connection:
+        counts, best = _counts_and_best(connection, only)
         return Aggregates(
-            _state_counts(connection),
-            _best_values(connection),
-            _times(connection),
-            _heartbeat_ages(connection),
-            _retried_counts(connection),
+            counts,
+            best,
+            _times(connection, only),
+            _heartbeat_ages(connection, only),
+            _retried_counts(connection, only),
         )
 
 
-def _diverged_ids() -> sa.Select:
-    return sa.select(USER_ATTRS.c.trial_id).where(
-        USER_ATTRS.c.key == "diverged", USER_ATTRS.c.value_json == "true"
+def _counts_and_best(
+    connection: sa.Connection, only: sa.ColumnElement[bool]
+) -> tuple[defaultdict[int, dict[str, int]], dict[int, tuple[float, float]]]:
+    """Per study id: trials by state name, a finished trial that diverged as `diverged` only;
+    and the highest and the lowest finite value of a finished trial that did not diverge
+    (the best of a maximised and of a minimised objective). One scan of the trials, each
+    one's value and `diverged` looked up by the (trial_id, key) index: not a scan of every
+    attribute row (a dozen per trial)."""
+    diverged = USER_ATTRS.alias("diverged")
+    kept = (
+        TRIALS.c.state.in_(FINISHED)
+        & (VALUES.c.value_type == MODELS.TrialValueModel.TrialValueType.FINITE)
+        & diverged.c.trial_id.is_(None)
     )
-
-
-def _state_counts(connection: sa.Connection) -> defaultdict[int, dict[str, int]]:
-    """Trials by state name per study, a finished trial that diverged as `diverged` only:
-    the counts by state, less the diverged ones counted apart (two scans of the trials, not
-    one lookup of an attribute per trial)."""
-    result: defaultdict[int, dict[str, int]] = defaultdict(dict)
-    by_state = sa.select(TRIALS.c.study_id, TRIALS.c.state, sa.func.count()).group_by(
-        TRIALS.c.study_id, TRIALS.c.state
-    )
-    for study_id, state, count in connection.execute(by_state):
-        result[study_id][STATE_NAMES[state]] = count
-    diverged = (
-        sa.select(TRIALS.c.study_id, TRIALS.c.state, sa.func.count())
-        .join(USER_ATTRS, USER_ATTRS.c.trial_id == TRIALS.c.trial_id)
-        .where(USER_ATTRS.c.key == "diverged", USER_ATTRS.c.value_json == "true")
-        .where(TRIALS.c.state.in_(FINISHED))
+    value = sa.case((kept, VALUES.c.value))
+    query = (
+        sa.select(
+            TRIALS.c.study_id,
+            TRIALS.c.state,
+            sa.func.count(),
+            sa.func.count(diverged.c.trial_id),
+            sa.func.max(value),
+            sa.func.min(value),
+        )
+        .select_from(TRIALS)
+        .outerjoin(VALUES, (VALUES.c.trial_id == TRIALS.c.trial_id) & (VALUES.c.objective == 0))
+        .outerjoin(
+            diverged,
+            (diverged.c.trial_id == TRIALS.c.trial_id)
+            & (diverged.c.key == "diverged")
+            & (diverged.c.value_json == "true"),
+        )
+        .where(only)
         .group_by(TRIALS.c.study_id, TRIALS.c.state)
     )
-    for study_id, state, count in connection.execute(diverged):
-        counts = result[study_id]
-        counts[STATE_NAMES[state]] -= count
-        counts["diverged"] = counts.get("diverged", 0) + count
-    return result
+    counts: defaultdict[int, dict[str, int]] = defaultdict(dict)
+    extremes: defaultdict[int, list[float]] = defaultdict(list)
+    for study_id, state, count, diverged_count, high, low in connection.execute(query):
+        if state not in FINISHED:
+            diverged_count = 0  # only a finished trial diverges
+        counts[study_id][STATE_NAMES[state]] = count - diverged_count
+        if diverged_count:
+            counts[study_id]["diverged"] = counts[study_id].get("diverged", 0) + diverged_count
+        extremes[study_id] += [v for v in (high, low) if v is not None]
+    best = {sid: (max(values), min(values)) for sid, values in extremes.items() if values}
+    return counts, best
 
 
-def _best_values(connection: sa.Connection) -> dict[int, tuple[float, float]]:
-    """Per study id: the highest and the lowest finite value of a trial that did not diverge
-    (the best of a maximised and of a minimised objective)."""
-    rows = connection.execute(
-        sa.select(TRIALS.c.study_id, sa.func.max(VALUES.c.value), sa.func.min(VALUES.c.value))
-        .join(VALUES, VALUES.c.trial_id == TRIALS.c.trial_id)
-        .where(
-            TRIALS.c.state.in_(FINISHED),
-            VALUES.c.objective == 0,
-            VALUES.c.value_type == MODELS.TrialValueModel.TrialValueType.FINITE,
-            TRIALS.c.trial_id.not_in(_diverged_ids()),
-        )
-        .group_by(TRIALS.c.study_id)
-    )
-    return {sid: (high, low) for sid, high, low in rows if high is not None}
-
-
-def _times(connection: sa.Connection) -> dict[int, tuple[datetime | None, datetime | None]]:
+def _times(
+    connection: sa.Connection, only: sa.ColumnElement[bool]
+) -> dict[int, tuple[datetime | None, datetime | None]]:
     rows = connection.execute(
         sa.select(
             TRIALS.c.study_id,
             sa.func.min(TRIALS.c.datetime_start),
             sa.func.max(TRIALS.c.datetime_start),
             sa.func.max(TRIALS.c.datetime_complete),
-        ).group_by(TRIALS.c.study_id)
+        )
+        .where(only)
+        .group_by(TRIALS.c.study_id)
     )
     return {
         sid: (first, max((t for t in (last_start, last_end) if t), default=None))
@@ -108,14 +116,14 @@ def _times(connection: sa.Connection) -> dict[int, tuple[datetime | None, dateti
     }
 
 
-def _heartbeat_ages(connection: sa.Connection) -> dict[int, float]:
+def _heartbeat_ages(connection: sa.Connection, only: sa.ColumnElement[bool]) -> dict[int, float]:
     """Seconds since the freshest heartbeat of a RUNNING trial, by the database's own clock
     (Optuna writes heartbeats with the database's `now()`, as its stale-trial check reads)."""
     now = connection.execute(sa.select(sa.func.now())).scalar()
     rows = connection.execute(
         sa.select(TRIALS.c.study_id, sa.func.max(HEARTBEATS.c.heartbeat))
         .join(HEARTBEATS, HEARTBEATS.c.trial_id == TRIALS.c.trial_id)
-        .where(TRIALS.c.state == TrialState.RUNNING)
+        .where(TRIALS.c.state == TrialState.RUNNING, only)
         .group_by(TRIALS.c.study_id)
     )
     if now is None:
@@ -131,7 +139,7 @@ def _heartbeat_ages(connection: sa.Connection) -> dict[int, float]:
 RETRIED_REASONS = ("interrupted", "abandoned")  # not the trial's fault: its place runs again
 
 
-def _retried_counts(connection: sa.Connection) -> dict[int, int]:
+def _retried_counts(connection: sa.Connection, only: sa.ColumnElement[bool]) -> dict[int, int]:
     """Per study: FAIL trials interrupted or abandoned whose place (round, index) has a later
     attempt. They are not failures of the search: the place was run again.
 
@@ -139,14 +147,17 @@ def _retried_counts(connection: sa.Connection) -> dict[int, int]:
     (usually none: then nothing else is read), then the re-runs (trials of attempt 1 or more,
     a re-queued place's only trials) after the first of them.
     """
-    reason = USER_ATTRS.alias("reason")
+    reason = (  # a lookup per FAIL trial: a join would scan every attribute row for the key
+        sa.select(USER_ATTRS.c.value_json)
+        .where(USER_ATTRS.c.trial_id == TRIALS.c.trial_id, USER_ATTRS.c.key == "fail_reason")
+        .scalar_subquery()
+    )
     failed = _places(
         connection,
-        sa.select(TRIALS.c.trial_id)
-        .join(reason, (reason.c.trial_id == TRIALS.c.trial_id) & (reason.c.key == "fail_reason"))
-        .where(
+        sa.select(TRIALS.c.trial_id).where(
             TRIALS.c.state == TrialState.FAIL,
-            reason.c.value_json.in_([json.dumps(r) for r in RETRIED_REASONS]),
+            only,
+            reason.in_([json.dumps(r) for r in RETRIED_REASONS]),
         ),
     )
     if not failed:

@@ -5,16 +5,21 @@ from __future__ import annotations
 from typing import Any
 
 import optuna
+import sqlalchemy as sa
 from optuna.storages import RDBStorage
 
 from hpsearch.errors import StudyMismatchError, StudyNotFoundError, UsageError
 from hpsearch.store.records import COMPLETE_KEY, DATA_KEY, SPEC_KEY
+from hpsearch.store.tables import STUDIES, snapshot
 from hpsearch.study.growth import dataset_digest, grows, refused_changes
 from hpsearch.study.spec import StudySpec
 
 
 def study_names(storage: RDBStorage) -> list[str]:
-    return [s.study_name for s in storage.get_all_studies()]
+    """The names of the storage's studies in the order they were made (no attribute read)."""
+    with snapshot(storage) as connection:
+        query = sa.select(STUDIES.c.study_name).order_by(STUDIES.c.study_id)
+        return list(connection.execute(query).scalars())
 
 
 def _not_found(storage: RDBStorage, name: str) -> StudyNotFoundError:

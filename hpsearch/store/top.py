@@ -26,11 +26,12 @@ def top_trial_ids(
     (a loss is ranked by its negation, so that higher is better in both)."""
     value = _value() if maximize else -_value()
     worst = sa.literal(-1.0 if maximize else WORST)
-    rank = sa.case((_attr_is("diverged", True) | _value().is_(None), worst), else_=value)
+    bound = sa.case((_value().is_(None), worst), else_=value)  # the score unless it diverged
+    rank = sa.case((_attr_is("diverged", True), worst), else_=bound)
     kept = sa.case((TRIALS.c.state == TrialState.PRUNED, 0), else_=1)
     epochs = sa.func.coalesce(_int_attr("epochs"), 0)
     where = (TRIALS.c.study_id == study_id, TRIALS.c.state.in_(FINISHED))
-    return _best_by_place(storage, [kept, epochs, rank], where, limit)
+    return _best_by_place(storage, [kept, epochs, rank], [kept, epochs, bound], where, limit)
 
 
 def _int_attr(key: str) -> sa.ScalarSelect[Any]:
@@ -43,24 +44,34 @@ def _int_attr(key: str) -> sa.ScalarSelect[Any]:
 
 
 def _best_by_place(
-    storage: RDBStorage, keys: list[sa.ColumnElement[Any]], where: tuple[Any, ...], limit: int
+    storage: RDBStorage,
+    keys: list[sa.ColumnElement[Any]],
+    bounds: list[sa.ColumnElement[Any]],
+    where: tuple[Any, ...],
+    limit: int,
 ) -> list[int]:
     """The ids of the `limit` trials highest in `keys` (compared in turn), ties broken by
     place (round, index) as `records.place` breaks them.
 
-    The database orders and cuts at `limit`; the trials tied with the last one kept are read
-    too (with their places), and the ties are ordered here.
+    The database orders by `bounds` first: never below `keys`, equal to them for a trial
+    that did not diverge, and cheaper (no lookup of `diverged` for every trial). When none of
+    the `limit` + 1 it puts first diverged, they are the first in `keys` too (every other
+    trial is at most the last of them in `bounds`, so in `keys`); otherwise the database
+    orders by `keys`. When the one past the cut ties with the last one kept, every trial
+    tied with it is read too (a second scan), and the ties are ordered here by their places.
     """
     if limit <= 0:
         return []
-    labelled = [key.label(f"key{i}") for i, key in enumerate(keys)]
-    query = _with_value(sa.select(TRIALS.c.trial_id, TRIALS.c.number, *labelled)).where(*where)
     with snapshot(storage) as connection:
-        ordered = query.order_by(*(key.desc() for key in keys), TRIALS.c.number).limit(limit)
-        rows = {row.trial_id: row for row in connection.execute(ordered)}
-        if len(rows) == limit:
-            last = list(rows.values())[-1][2:]
-            tied = query.where(*(key == value for key, value in zip(keys, last, strict=True)))
+        found = _ordered(connection, bounds, where, limit + 1)
+        if _diverged(connection, [row.trial_id for row in found]):
+            found = _ordered(connection, keys, where, limit + 1)
+        rows = {row.trial_id: row for row in found[:limit]}
+        if len(found) > limit and found[limit][2:] == found[limit - 1][2:]:
+            last = found[limit - 1][2:]
+            tied = _query(keys).where(
+                *where, *(key == value for key, value in zip(keys, last, strict=True))
+            )
             rows |= {row.trial_id: row for row in connection.execute(tied)}
         places = _places(connection, list(rows))
     unplaced = (float("inf"), float("inf"))
@@ -69,6 +80,29 @@ def _best_by_place(
         return (*(-value for value in row[2:]), places.get(row.trial_id, unplaced), row.number)
 
     return [int(row.trial_id) for row in sorted(rows.values(), key=order)[:limit]]
+
+
+def _query(keys: list[sa.ColumnElement[Any]]) -> sa.Select:
+    labelled = [key.label(f"key{i}") for i, key in enumerate(keys)]
+    return _with_value(sa.select(TRIALS.c.trial_id, TRIALS.c.number, *labelled))
+
+
+def _ordered(
+    connection: sa.Connection, keys: list[sa.ColumnElement[Any]], where: tuple[Any, ...], n: int
+) -> list[Any]:
+    """The first `n` trials by `keys`, then number."""
+    query = _query(keys).where(*where).order_by(*(key.desc() for key in keys), TRIALS.c.number)
+    return list(connection.execute(query.limit(n)))
+
+
+def _diverged(connection: sa.Connection, ids: list[int]) -> bool:
+    """Whether any of the trials `ids` diverged."""
+    query = sa.select(sa.func.count()).where(
+        USER_ATTRS.c.trial_id.in_(ids),
+        USER_ATTRS.c.key == "diverged",
+        USER_ATTRS.c.value_json == "true",
+    )
+    return bool(ids) and bool(connection.execute(query).scalar())
 
 
 def _places(connection: sa.Connection, ids: list[int]) -> dict[int, tuple[float, float]]:

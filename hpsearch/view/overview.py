@@ -33,8 +33,9 @@ class StudyOverview:
     last_changed: datetime | None
 
 
-def overview(storage: RDBStorage) -> list[StudyOverview]:
-    """Every study in the storage, from a few aggregate queries (no trial is loaded).
+def overview(storage: RDBStorage, study_id: int | None = None) -> list[StudyOverview]:
+    """Every study in the storage (or the one `study_id`), from a few aggregate queries (no
+    trial is loaded).
 
     State: `complete` once hpsearch marked it so (a study not written by hpsearch: once no
     trial waits or runs); otherwise `running` while something is alive, i.e. a RUNNING trial
@@ -42,9 +43,11 @@ def overview(storage: RDBStorage) -> list[StudyOverview]:
     study's lock (its process exists, on this host; its beat is fresh, on another); and
     `interrupted` when nothing is.
     """
-    found, now = aggregates(storage), server_time(storage)
+    found, now = aggregates(storage, study_id), server_time(storage)
     result = []
     for sid, study in studies_by_id(storage).items():
+        if study_id is not None and sid != study_id:
+            continue
         attrs = study.user_attrs
         holder = study.system_attrs.get(LOCK_KEY)
         alive = found.heartbeat_age.get(sid, WORKER_GRACE_S) < WORKER_GRACE_S or bool(
@@ -94,4 +97,5 @@ def _counts(counts: dict[str, int], retried: int) -> dict[str, int]:
 
 def study_overview(storage: RDBStorage, name: str) -> StudyOverview:
     """The overview of the study `name` (which exists)."""
-    return next(o for o in overview(storage) if o.name == name)
+    (found,) = overview(storage, storage.get_study_id_from_name(name))
+    return found

@@ -3,6 +3,9 @@ PostgreSQL, with other rounds and other studies in the same storage."""
 
 from __future__ import annotations
 
+import math
+import random
+
 import optuna
 from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState
@@ -138,4 +141,40 @@ def test_every_best_of_a_schedule_ranks_more_epochs_first(url: str) -> None:
     for state in (None, "complete"):
         _, rows, _ = list_trials(storage, "sched", top=2, state=state)
         assert [row["trial"] for row in rows] == [long, short]
+    storage.engine.dispose()
+
+
+def test_the_database_ranks_every_kind_of_study_as_ranked_does(url: str) -> None:
+    """Random studies of both directions, with ties, pruned and failed trials, diverged ones
+    (some with the best stored values: the database's first, cheaper order must not keep
+    them) and, with a schedule, several epoch counts: every cut of `top_trial_ids` is
+    `ranked`'s, the Python reference."""
+    rng = random.Random(5)
+    storage = open_worker_storage(url)
+    states = [TrialState.COMPLETE] * 6 + [TrialState.PRUNED, TrialState.FAIL]
+    for case in range(6):
+        maximize, schedule = case % 2 == 0, case >= 4
+        study = optuna.create_study(
+            study_name=f"random{case}",
+            storage=storage,
+            direction="maximize" if maximize else "minimize",
+        )
+        for index in range(30):
+            state = rng.choice(states)
+            attrs: dict[str, object] = {}
+            value: float | None = rng.choice([0.25, 0.5, 0.75, 1.0])  # ties in plenty
+            if state == TrialState.FAIL:
+                value = None
+            elif rng.random() < 0.25:
+                attrs["diverged"] = True
+                if not maximize and rng.random() < 0.5:
+                    value = math.inf  # how a diverged loss is stored
+            if schedule:
+                attrs["epochs"] = rng.choice([2, 4, 8])
+            add(study, rng.randrange(3), index, state, value=value, **attrs)
+        study_id = study._study_id
+        expected = [t._trial_id for t in ranked(read_trials(storage, study_id), maximize)]
+        for limit in (1, 2, 3, 5, 8, 13, 30):
+            found = top.top_trial_ids(storage, study_id, limit, maximize)
+            assert found == expected[:limit], (case, limit)
     storage.engine.dispose()
