@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import atexit
 import functools
+import gc
 import inspect
 import os
 import sys
@@ -153,7 +155,16 @@ TopOption = Annotated[
 
 
 def reader(storage: str | None) -> Any:
+    """The storage a read command reads (opened read-only).
+
+    The objects that exist by now (the imported modules, most of them) are moved out of the
+    garbage collector's sight, and again at exit: the collector then does not walk them over
+    and over while the command builds its rows, nor once more while the interpreter shuts
+    down. A tenth of a second of every read command; nothing of a study is freed later.
+    """
     from hpsearch.store.engines import resolve_url
     from hpsearch.view.queries import open_reader
 
+    gc.freeze()
+    atexit.register(gc.freeze)
     return open_reader(resolve_url(storage))

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import sys
 
-import typer.rich_utils
 from rich.console import Console
 
 
@@ -31,6 +30,8 @@ def plain() -> bool:
 
 def console(*, stderr: bool = False) -> Console:
     if plain():
+        import typer.rich_utils  # here only: its import (rich's markdown, syntax...) is 0.08 s
+
         typer.rich_utils.COLOR_SYSTEM = None  # typer's documented switch for its own console
     kind = Console if stderr else _Stdout
     return kind(stderr=stderr, color_system=None if plain() else "auto")

@@ -12,6 +12,7 @@ from typing import Any
 
 from rich.console import Console, ConsoleOptions, RenderResult
 from rich.table import Table
+from rich.text import Text
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,8 @@ class FittedTable(Table):
             return  # rich folds the longest words
         self.padding = (0, padding)
         if sum(self.natural) <= room:
+            for column in self.columns:
+                column.no_wrap = True  # the same lines, without rich's search for breaks
             return
         lack = [n - m for n, m in zip(self.natural, self.least, strict=True)]
         spare, total = room - sum(self.least), sum(lack)
@@ -68,8 +71,8 @@ def rich_table(title: str, columns: list[Column], rows: list[dict[str, Any]]) ->
         table.add_column(
             column.header, justify="left" if column.left else "right", overflow="fold"
         )
-    for line in cells:
-        table.add_row(*line)
+    for line in cells:  # plain text, not markup: faster, and a "[...]" in a value stays
+        table.add_row(*map(Text, line))
     return table
 
 
