@@ -194,7 +194,8 @@ def iter_trials(
             )
         if not ids:
             return
-        yield from read_trial_ids(storage, study_id, ids, curves=curves)
+        batch_of = (TRIALS.c.trial_id > after, TRIALS.c.trial_id <= ids[-1])  # no list of ids
+        yield from read_trials(storage, study_id, curves=curves, where=batch_of)
         after = ids[-1]
 
 

@@ -8,6 +8,7 @@ import sys
 import textwrap
 from collections.abc import Iterable, Iterator
 from datetime import datetime
+from itertools import zip_longest
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -181,13 +182,6 @@ def write_output(text: str, output: Path | None) -> None:
         write_text(output, text)
 
 
-def export_text(data: queries.StudyData, output_format: str) -> str:
-    """Every trial of `data` with its parameters, round and per-epoch curves, as JSON or CSV."""
-    stream = io.StringIO()
-    write_export(stream, data, iter(data.trials), output_format)
-    return stream.getvalue()
-
-
 def export_study(
     storage: RDBStorage, name: str | None, output_format: str, output: Path | None
 ) -> None:
@@ -243,7 +237,7 @@ def _export_csv(stream: TextIO, records: Iterable[dict[str, Any]], names: list[s
     header = [*EXPORT_FIRST, *params, *EXPORT_AFTER, "epoch", *EXPORT_CURVES]
     csv.writer(stream, lineterminator="\n").writerow(header)
     line = io.StringIO()
-    quoted = csv.writer(line, lineterminator="")
+    quoted = csv.writer(line, lineterminator=",")
     for record in records:
         fixed = [record[key] for key in EXPORT_FIRST]
         fixed += [record["params"].get(name) for name in names]
@@ -252,19 +246,19 @@ def _export_csv(stream: TextIO, records: Iterable[dict[str, Any]], names: list[s
         line.truncate()
         quoted.writerow(["" if cell is None else cell for cell in fixed])
         prefix = line.getvalue()
-        curves = [record["curves"][key] for key in EXPORT_CURVES]
-        epochs = max(len(c) for c in curves)
-        if not epochs:
-            stream.write(prefix + "," * (len(curves) + 1) + "\n")
+        curves = [_cells(record["curves"][key]) for key in EXPORT_CURVES]
+        if not any(curves):
+            stream.write(prefix + "," * len(curves) + "\n")
             continue
-        stream.writelines(
-            f"{prefix},{epoch + 1},"
-            + ",".join(
-                "" if epoch >= len(c) or c[epoch] is None else str(c[epoch]) for c in curves
-            )
-            + "\n"
-            for epoch in range(epochs)
-        )
+        epochs = enumerate(zip_longest(*curves, fillvalue=""), 1)
+        stream.write("".join(f"{prefix}{epoch},{','.join(row)}\n" for epoch, row in epochs))
+
+
+def _cells(curve: list[Any]) -> list[str]:
+    """A curve's numbers as `csv` writes them (None: an empty cell)."""
+    if None not in curve:
+        return list(map(str, curve))
+    return ["" if value is None else str(value) for value in curve]
 
 
 def export_record(trial: FrozenTrial) -> dict[str, Any]:
