@@ -45,16 +45,12 @@ def show(
     """
     from hpsearch.view.documents import print_show
     from hpsearch.view.listings import check_format
-    from hpsearch.view.overview import study_overview
-    from hpsearch.view.queries import ROW_ATTRS, load_study_data, load_top_data
+    from hpsearch.view.overview import show_data
 
     fmt = check_format(output_format)
     top = 20 if top is None else top
-    opened = reader(storage)
-    data = load_top_data(opened, study, top)
-    if data.spec is not None and data.spec.grid:  # its table summarises every trial
-        data = load_study_data(opened, study, attrs=ROW_ATTRS)
-    print_show(stdout, data, top, fmt, study_overview(opened, data.name))
+    data, found = show_data(reader(storage), study, top)
+    print_show(stdout, data, top, fmt, found)
 
 
 @app.command()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -12,8 +13,9 @@ from optuna.study import StudyDirection
 from hpsearch.store.aggregates import aggregates, studies_by_id
 from hpsearch.store.liveness import holder_alive, server_time
 from hpsearch.store.records import COMPLETE_KEY, LOCK_KEY, SPEC_KEY, TEST_KEY, read_rounds
+from hpsearch.store.studies import pick_study
 from hpsearch.timing import WORKER_GRACE_S
-from hpsearch.view.queries import STATES
+from hpsearch.view.queries import ROW_ATTRS, STATES, StudyData, load_study_data, load_top_data
 
 
 @dataclass
@@ -93,6 +95,19 @@ def _counts(counts: dict[str, int], retried: int) -> dict[str, int]:
     by_state = {s: counts.get(s, 0) for s in STATES}
     by_state["failed"] -= retried
     return by_state
+
+
+def show_data(storage: RDBStorage, name: str | None, top: int) -> tuple[StudyData, StudyOverview]:
+    """What `show` shows of the study `name` (or the only one): its `top` best trials (a grid
+    study: every trial, its table summarises them all) and its overview. The two read the
+    whole study (a scan each): the overview is read by a thread of its own meanwhile."""
+    name = pick_study(storage, name)
+    with ThreadPoolExecutor(1) as pool:
+        found = pool.submit(study_overview, storage, name)
+        data = load_top_data(storage, name, top)
+        if data.spec is not None and data.spec.grid:
+            data = load_study_data(storage, name, attrs=ROW_ATTRS)
+        return data, found.result()
 
 
 def study_overview(storage: RDBStorage, name: str) -> StudyOverview:
