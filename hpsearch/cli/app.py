@@ -155,16 +155,21 @@ TopOption = Annotated[
 
 
 def reader(storage: str | None) -> Any:
-    """The storage a read command reads (opened read-only).
-
-    The objects that exist by now (the imported modules, most of them) are moved out of the
-    garbage collector's sight, and again at exit: the collector then does not walk them over
-    and over while the command builds its rows, nor once more while the interpreter shuts
-    down. A tenth of a second of every read command; nothing of a study is freed later.
-    """
+    """The storage a read command reads (opened read-only)."""
     from hpsearch.store.engines import resolve_url
     from hpsearch.view.queries import open_reader
 
+    _spare_the_collector()
+    return open_reader(resolve_url(storage))
+
+
+@functools.cache
+def _spare_the_collector() -> None:
+    """Once per process: the objects that exist by now (the imported modules, most of them)
+    are moved out of the garbage collector's sight, and again at exit, so that it does not
+    walk them over and over while a read command builds its rows, nor once more while the
+    interpreter shuts down: a tenth of a second of every read command. What is frozen is
+    never collected as a cycle (freed only by its count), which costs nothing in a
+    command's process and bounds what a process running many commands (the tests) keeps."""
     gc.freeze()
     atexit.register(gc.freeze)
-    return open_reader(resolve_url(storage))
