@@ -46,6 +46,8 @@ class FittedTable(Table):
     def fit(self, width: int) -> None:
         """Fix the columns' widths (padding excluded) for a console `width` characters wide."""
         count = len(self.columns)
+        for column in self.columns:
+            column.no_wrap = False  # (a table printed again, narrower)
         for padding in (1, 0):
             room = width - (count + 1) - 2 * padding * count  # borders, then padding
             if sum(self.least) <= room:
