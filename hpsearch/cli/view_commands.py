@@ -144,7 +144,7 @@ def export(
     ] = None,
 ) -> None:
     """Every trial with its parameters, round and per-epoch curves, as JSON or CSV."""
-    from hpsearch.view.documents import export_format, export_study
+    from hpsearch.view.export import export_format, export_study
 
     fmt = export_format(output_format, output)
     export_study(reader(storage), study, fmt, output)

@@ -16,7 +16,7 @@ The best trials are ordered and cut in the database (`store.top`), in the order 
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Iterator
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -173,30 +173,6 @@ def read_trial_ids(
     read = read_trials(storage, study_id, curves=curves, attrs=attrs, where=where)
     by_id = {t._trial_id: t for t in read}
     return [by_id[i] for i in trial_ids if i in by_id]
-
-
-def iter_trials(
-    storage: RDBStorage, study_id: int, *, curves: bool = False, batch: int = 2000
-) -> Iterator[FrozenTrial]:
-    """Every trial of the study in number order, `batch` at a time (memory flat in the size
-    of the study). Each batch is read in one transaction: a trial is never seen half
-    written, but a study being written may change between two batches."""
-    after = -1
-    while True:
-        with snapshot(storage) as connection:
-            ids = list(
-                connection.execute(
-                    sa.select(TRIALS.c.trial_id)
-                    .where(TRIALS.c.study_id == study_id, TRIALS.c.trial_id > after)
-                    .order_by(TRIALS.c.trial_id)
-                    .limit(batch)
-                ).scalars()
-            )
-        if not ids:
-            return
-        batch_of = (TRIALS.c.trial_id > after, TRIALS.c.trial_id <= ids[-1])  # no list of ids
-        yield from read_trials(storage, study_id, curves=curves, where=batch_of)
-        after = ids[-1]
 
 
 def param_names(storage: RDBStorage, study_id: int) -> list[str]:

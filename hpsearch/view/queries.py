@@ -29,8 +29,8 @@ from hpsearch.store.records import (
     score,
     val_accuracy,
 )
+from hpsearch.store.rows import TrialRows, iter_trial_rows
 from hpsearch.store.slices import (
-    iter_trials,
     param_names,
     read_trial_ids,
     study_user_attr,
@@ -125,16 +125,17 @@ def load_top_data(storage: RDBStorage, name: str | None, top: int) -> StudyData:
 
 
 def stream_study_data(
-    storage: RDBStorage, name: str | None
-) -> tuple[StudyData, Iterator[FrozenTrial]]:
+    storage: RDBStorage, name: str | None, keys: Collection[str]
+) -> tuple[StudyData, Iterator[TrialRows]]:
     """The study `name` without trials (but with its parameter names), and an iterator over
-    its trials with their curves, read a batch at a time."""
+    its trials as stored, with their user attributes `keys` (see `store.rows`), read a batch
+    at a time."""
     name = pick_study(storage, name)
     study_id = storage.get_study_id_from_name(name)
     data = _study_data(storage, name, study_id, [])
     if data.spec is None:
         data.names = param_names(storage, study_id)
-    return data, iter_trials(storage, study_id, curves=True)
+    return data, iter_trial_rows(storage, study_id, keys)
 
 
 def maximize(data: StudyData) -> bool:
